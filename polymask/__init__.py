@@ -1,0 +1,27 @@
+"""polymask: polygon annotations to class-index masks, label statistics and Dice scoring."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("polymask")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+from polymask.errors import AnnotationError, Problem
+from polymask.formats import find_inputs, load_annotations
+from polymask.labels import LabelMap
+from polymask.model import ImageAnnotation, Shape
+from polymask.raster import Rasterized, burn
+
+__all__ = [
+    "AnnotationError",
+    "ImageAnnotation",
+    "LabelMap",
+    "Problem",
+    "Rasterized",
+    "Shape",
+    "burn",
+    "find_inputs",
+    "load_annotations",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from polymask.cli.main import cli
+
+cli()

@@ -1,0 +1,71 @@
+"""Options shared by several commands, and the glue from library errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+
+from polymask.errors import UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+workers_opt = click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+labels_opt = click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="labels.txt: one class name a line; __ignore__ and _background_ as in LabelMe.",
+)
+ignore_index_opt = click.option(
+    "--ignore-index",
+    type=click.IntRange(0, 65535),
+    default=255,
+    show_default=True,
+    help="Mask value of ignored pixels (__ignore__ shapes, unknown labels under --unknown void).",
+)
+output_format_opt = click.option(
+    "--output-format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How problems are reported on stdout: for people, machines, or GitHub Actions.",
+)
+
+
+@contextmanager
+def usage_errors():
+    """Library usage errors become click usage errors: message on stderr, exit code 2."""
+    try:
+        yield
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def progress_enabled() -> bool:
+    """Progress bars only for a person watching: stderr is a terminal and not CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def progress():
+    """A transient rich progress bar on stderr, disabled when nobody is watching."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress_enabled(),
+    )

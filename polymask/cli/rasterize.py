@@ -1,0 +1,104 @@
+"""``polymask rasterize``: annotation files to class-index PNG masks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from polymask.cli.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ignore_index_opt,
+    labels_opt,
+    progress,
+    usage_errors,
+    workers_opt,
+)
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the class masks (subfolders mirror the inputs).")
+@labels_opt
+@ignore_index_opt
+@click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
+              show_default=True,
+              help="A label missing from --labels: an error, left out, or painted as ignore.")
+@click.option("--convention", type=click.Choice(["center", "labelme"]), default=None,
+              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL) or 'labelme' "
+                   "(LabelMe's own drawing). Default: the format's own (labelme for LabelMe).")
+@click.option("--order", type=click.Choice(["file", "area", "z"]), default="file",
+              show_default=True,
+              help="Overlaps: later shapes on top (file), larger shapes first so small ones "
+                   "stay visible (area), or the format's stacking order (z).")
+@click.option("--instances", "instances_dir", type=click.Path(file_okay=False),
+              help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
+@click.option("--overlay", "overlay_dir", type=click.Path(file_okay=False),
+              help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.")
+@click.option("--force", is_flag=True, help="Rewrite masks that are already up to date.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 listing masks that are missing or differ from what the "
+                   "annotations produce.")
+@workers_opt
+def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
+              instances_dir, overlay_dir, force, check, workers):
+    """Burn annotation files (or folders of them) into one class-index PNG per image.
+
+    Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
+    the classes found are numbered in sorted order and written to OUT/labels.txt.
+    """
+    from polymask.convert import RasterizeOptions, collect_labels, rasterize_files
+    from polymask.formats import find_inputs
+    from polymask.labels import LabelMap
+    from polymask.masks import atomic_write
+
+    out = Path(out_dir)
+    with usage_errors():
+        files = find_inputs(inputs)
+        if labels_file:
+            label_map = LabelMap.from_file(labels_file, ignore_index)
+        elif check and (out / "labels.txt").exists():
+            label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
+        else:
+            labels, _ = collect_labels(files, workers=workers)
+            label_map = LabelMap.discover(labels, ignore_index)
+    if not check:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "labels.txt", label_map.to_text().encode())
+
+    options = RasterizeOptions(
+        out_dir=out,
+        label_map=label_map,
+        convention=convention,
+        order=order,
+        unknown=unknown,
+        instances_dir=Path(instances_dir) if instances_dir else None,
+        overlay_dir=Path(overlay_dir) if overlay_dir else None,
+        force=force,
+        check=check,
+    )
+    counts: dict[str, int] = {}
+    problems = []
+    outcomes = []
+    with progress() as bar:
+        task = bar.add_task("rasterize", total=len(files))
+        for outcome in rasterize_files(files, options, workers):
+            bar.advance(task)
+            problems += outcome.problems
+            for image in outcome.images:
+                counts[image.status] = counts.get(image.status, 0) + 1
+                if image.status in ("missing", "differs") or image.detail:
+                    outcomes.append(image)
+        failed_files = sum(1 for p in {p.file for p in problems})
+    for p in sorted(problems, key=lambda p: (p.file, p.path)):
+        click.echo(str(p))
+    for image in sorted(outcomes, key=lambda i: i.key):
+        label = image.status if image.status in ("missing", "differs") else "note"
+        click.echo(f"{label}: {image.key}: {image.detail}")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
+    click.echo(f"{len(files)} files: {summary}; {failed_files} files with errors", err=True)
+    bad = failed_files or counts.get("missing", 0) or counts.get("differs", 0)
+    sys.exit(EXIT_FAILED if bad else EXIT_OK)

@@ -1,0 +1,47 @@
+"""``polymask validate``: check annotation files, report every problem, exit 1 if any."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from polymask.cli.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ignore_index_opt,
+    labels_opt,
+    output_format_opt,
+    usage_errors,
+    workers_opt,
+)
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@output_format_opt
+@labels_opt
+@ignore_index_opt
+@click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
+@click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
+@workers_opt
+def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero, workers):
+    """Check annotation files (or folders of them) against their format's schema.
+
+    Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
+    and what is wrong.
+    """
+    from polymask.formats import find_inputs
+    from polymask.labels import LabelMap
+    from polymask.report.problems import render
+    from polymask.validate import validate_files
+
+    with usage_errors():
+        files = find_inputs(inputs)
+        label_map = LabelMap.from_file(labels_file, ignore_index) if labels_file else None
+    result = validate_files(files, strict=strict, label_map=label_map, workers=workers)
+    sys.stdout.write(render(result.problems, output_format, result.files_checked))
+    bad = len({p.file for p in result.problems if p.severity == "error"})
+    if output_format == "text":
+        click.echo(f"{result.files_checked} files checked, {bad} invalid", err=True)
+    sys.exit(EXIT_OK if result.ok or exit_zero else EXIT_FAILED)

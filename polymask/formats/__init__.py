@@ -1,0 +1,81 @@
+"""Annotation formats: finding annotation files and loading them into the canonical model.
+
+Each format is one module with ``load(path, key, root, strict) -> list[ImageAnnotation]``; this
+registry picks the module for a file, from ``--format`` or from the file's content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.formats import labelme
+from polymask.model import ImageAnnotation
+
+LOADERS = {"labelme": labelme.load}
+DEFAULT_CONVENTION = {"labelme": "labelme"}
+"""The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
+SUFFIXES = {".json"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An annotation file and the dataset folder it belongs to (outputs mirror its layout)."""
+
+    path: Path
+    root: Path
+
+    @property
+    def key(self) -> str:
+        """Output name: the path below the root, without extension, with '/' separators."""
+        return self.path.relative_to(self.root).with_suffix("").as_posix()
+
+
+def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
+    """Annotation files named or found (recursively) below the given paths, sorted.
+
+    A named file is used whatever its suffix; folders contribute files with known suffixes.
+    """
+    found: dict[Path, InputFile] = {}
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() in SUFFIXES and f.is_file():
+                    found.setdefault(f, InputFile(f, p))
+        elif p.is_file():
+            found.setdefault(p, InputFile(p, p.parent))
+        else:
+            raise UsageError(f"{item}: no such file or folder")
+    return sorted(found.values(), key=lambda f: (str(f.root), f.key))
+
+
+def detect_format(path: Path) -> str:
+    """The format of a file, judged from its suffix and first bytes."""
+    return "labelme"
+
+
+def load_annotations(
+    source: InputFile | str | Path, fmt: str | None = None, strict: bool = False
+) -> list[ImageAnnotation]:
+    """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
+    if not isinstance(source, InputFile):
+        path = Path(source)
+        source = InputFile(path, path.parent)
+    fmt = fmt or detect_format(source.path)
+    if fmt not in LOADERS:
+        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(LOADERS))}")
+    return LOADERS[fmt](source.path, source.key, source.root, strict)
+
+
+def iter_annotations(
+    files: Iterable[InputFile], fmt: str | None = None, strict: bool = False
+) -> Iterator[tuple[InputFile, list[ImageAnnotation] | None, list[Problem]]]:
+    """Load files one at a time: (file, annotations or None, problems). Never raises for bad input."""
+    for f in files:
+        try:
+            yield f, load_annotations(f, fmt, strict), []
+        except AnnotationError as exc:
+            yield f, None, exc.problems

@@ -1,0 +1,256 @@
+"""LabelMe JSON: the pydantic schema of the real format and its conversion to the canonical model.
+
+The schema follows what LabelMe writes (versions 3 to 6): ``shapes`` with ``shape_type`` polygon,
+rectangle, circle, line, linestrip, point, oriented_rectangle or mask (a base64 PNG patch);
+``imagePath``, optional embedded ``imageData`` and the image size. Unknown extra keys are kept
+out of the way, since LabelMe and its forks add their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from polymask.errors import AnnotationError, Problem
+from polymask.formats.common import (
+    MAX_COORD,
+    MAX_SIDE,
+    check_size,
+    decode_base64_image,
+    image_size,
+    parse_problems,
+    read_text,
+    resolve_image,
+)
+from polymask.model import ImageAnnotation, Shape
+
+Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
+PointXY = tuple[Coord, Coord]
+
+
+class _ShapeBase(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    label: str = Field(min_length=1)
+    points: list[PointXY]
+    group_id: int | None = None
+    description: str | None = None
+    flags: dict[str, bool] | None = None
+
+    point_count: ClassVar[tuple[int, int | None]] = (1, None)
+
+    @field_validator("points")
+    @classmethod
+    def _count(cls, points: list) -> list:
+        lo, hi = cls.point_count
+        kind = cls.model_fields["shape_type"].default
+        if hi == lo and len(points) != lo:
+            raise ValueError(f"a {kind} needs exactly {lo} points, got {len(points)}")
+        if len(points) < lo:
+            raise ValueError(f"a {kind} needs at least {lo} points, got {len(points)}")
+        return points
+
+
+class PolygonShape(_ShapeBase):
+    shape_type: Literal["polygon"] = "polygon"
+    point_count = (3, None)
+
+
+class RectangleShape(_ShapeBase):
+    shape_type: Literal["rectangle"] = "rectangle"
+    point_count = (2, 2)
+
+
+class OrientedRectangleShape(_ShapeBase):
+    shape_type: Literal["oriented_rectangle"] = "oriented_rectangle"
+    point_count = (4, 4)
+
+
+class CircleShape(_ShapeBase):
+    shape_type: Literal["circle"] = "circle"
+    point_count = (2, 2)
+
+
+class LineShape(_ShapeBase):
+    shape_type: Literal["line"] = "line"
+    point_count = (2, 2)
+
+
+class LineStripShape(_ShapeBase):
+    shape_type: Literal["linestrip"] = "linestrip"
+    point_count = (2, None)
+
+
+class PointShape(_ShapeBase):
+    shape_type: Literal["point"] = "point"
+    point_count = (1, 1)
+
+
+class MaskShape(_ShapeBase):
+    shape_type: Literal["mask"] = "mask"
+    point_count = (2, 2)
+    mask: str = Field(description="base64 PNG of the patch between the two points")
+
+
+SHAPE_TYPES = {
+    cls.model_fields["shape_type"].default: cls
+    for cls in (
+        PolygonShape,
+        RectangleShape,
+        OrientedRectangleShape,
+        CircleShape,
+        LineShape,
+        LineStripShape,
+        PointShape,
+        MaskShape,
+    )
+}
+_TAGS = frozenset(SHAPE_TYPES)
+
+
+def _shape_tag(value: Any) -> str | None:
+    """Old LabelMe files have no ``shape_type``; such shapes are polygons."""
+    kind = value.get("shape_type") if isinstance(value, dict) else getattr(value, "shape_type", None)
+    if kind is None:
+        return "polygon"
+    return kind if isinstance(kind, str) else None
+
+
+LabelMeShape = Annotated[
+    Union[tuple(Annotated[cls, Tag(tag)] for tag, cls in SHAPE_TYPES.items())],  # noqa: UP007
+    Discriminator(_shape_tag),
+]
+
+
+class LabelMeFile(BaseModel):
+    """One LabelMe annotation file (one image)."""
+
+    model_config = ConfigDict(extra="allow", title="LabelMe annotation")
+
+    version: str | None = None
+    flags: dict[str, bool] | None = None
+    shapes: list[LabelMeShape]
+    imagePath: str
+    imageData: str | None = None
+    imageHeight: int | None = Field(default=None, gt=0, le=MAX_SIDE)
+    imageWidth: int | None = Field(default=None, gt=0, le=MAX_SIDE)
+
+    @model_validator(mode="after")
+    def _area(self) -> LabelMeFile:
+        if self.imageHeight and self.imageWidth:
+            reason = check_size(self.imageWidth, self.imageHeight)
+            if reason:
+                raise ValueError(reason)
+        return self
+
+
+def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
+    try:
+        return LabelMeFile.model_validate_json(text, strict=strict)
+    except ValidationError as exc:
+        raise AnnotationError(parse_problems(text, file, exc, _TAGS)) from None
+
+
+def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:
+    """Read one LabelMe file into one :class:`ImageAnnotation`.
+
+    ``root`` is the dataset folder: an ``imagePath`` that leads outside it is never opened.
+    """
+    file = str(path)
+    doc = parse(read_text(path), file, strict)
+    problems: list[Problem] = []
+
+    image_data = None
+    declared = (doc.imageWidth, doc.imageHeight)
+    if doc.imageData:
+        try:
+            img, image_data = decode_base64_image(doc.imageData, file, "imageData")
+            if None not in declared and img.size != declared:
+                problems.append(
+                    Problem(
+                        file,
+                        f"embedded image is {img.size[0]}x{img.size[1]} but imageWidth x imageHeight "
+                        f"says {declared[0]}x{declared[1]}",
+                        "imageData",
+                        code="PM023",
+                    )
+                )
+            declared = img.size
+        except AnnotationError as exc:
+            problems.extend(exc.problems)
+
+    image_file = resolve_image(path, doc.imagePath, root)
+    width, height = declared
+    if width is None or height is None:
+        if image_file is None:
+            problems.append(
+                Problem(file, "imagePath leads outside the dataset folder, and the image size is "
+                        "needed from it", "imagePath", code="PM024")
+            )
+        else:
+            try:
+                width, height = image_size(image_file, file, "imagePath")
+            except AnnotationError as exc:
+                problems.extend(exc.problems)
+
+    shapes = []
+    for i, raw in enumerate(doc.shapes):
+        try:
+            shapes.append(_to_shape(raw, f"shapes[{i}]", file, width, height))
+        except AnnotationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise AnnotationError(problems)
+    return [
+        ImageAnnotation(
+            source=file,
+            key=key,
+            width=width,
+            height=height,
+            image_path=str(image_file) if image_file is not None else None,
+            image_data=image_data,
+            shapes=tuple(shapes),
+        )
+    ]
+
+
+def _to_shape(raw: _ShapeBase, where: str, file: str, width: int | None, height: int | None) -> Shape:
+    kind = raw.shape_type
+    points = tuple((float(x), float(y)) for x, y in raw.points)
+    common = dict(label=raw.label, group=raw.group_id, where=where)
+    if kind == "oriented_rectangle":
+        return Shape(kind="polygon", points=points, **common)
+    if kind != "mask":
+        return Shape(kind=kind, points=points, **common)
+    return _mask_shape(raw, where, file, width, height, common)
+
+
+def _mask_shape(raw: MaskShape, where: str, file: str, width, height, common) -> Shape:
+    """LabelMe stores a mask as a PNG patch whose top-left corner is the first point.
+
+    Integer corners mean the legacy inclusive box (the patch is cropped to it); fractional
+    corners are rounded and the patch keeps its own size, as LabelMe's own export does.
+    """
+    limit = (width or MAX_SIDE) * (height or MAX_SIDE)
+    img, _ = decode_base64_image(raw.mask, file, f"{where}.mask", max_pixels=limit)
+    try:
+        patch = np.asarray(img.convert("L") if img.mode not in ("1", "L") else img).astype(bool)
+    except (OSError, ValueError) as exc:
+        raise AnnotationError([Problem(file, f"cannot decode mask PNG: {exc}", f"{where}.mask")])
+    pts = np.asarray(raw.points, dtype=float)
+    (x1, y1), (x2, y2) = np.round(pts).astype(int)
+    if np.array_equal(pts, np.trunc(pts)):
+        patch = patch[: max(y2 - y1 + 1, 0), : max(x2 - x1 + 1, 0)]
+    return Shape(kind="mask", points=((float(x1), float(y1)),), mask=patch, **common)

@@ -1,0 +1,126 @@
+"""Reading and writing mask PNGs.
+
+Class masks are PNG mode ``P`` with the PASCAL VOC colormap while every id fits in 8 bits, so a
+mask is viewable and its pixel values are the class ids at once; beyond that, 16-bit grayscale.
+Instance masks are always 16-bit grayscale. Files are written to a temporary name and renamed,
+so an interrupted run never leaves a half-written mask. Each file carries a fingerprint of what
+produced it (a PNG text chunk), which lets a rerun skip the masks that are already up to date.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+FINGERPRINT_KEY = "polymask"
+
+
+@lru_cache(maxsize=1)
+def voc_palette() -> list[int]:
+    """The PASCAL VOC colormap (bit-shift construction), 256 RGB triples flattened.
+
+    Id 255, VOC's ignore value, comes out as (224, 224, 192), the off-white VOC uses for borders.
+    """
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+def encode_png(array: np.ndarray, fingerprint: str | None = None, palette: bool = True) -> bytes:
+    """PNG bytes for a 2-D uint8/uint16 label array.
+
+    Run-length deflate at level 1 is ~3x faster than Pillow's default and gives smaller files on
+    label maps (long runs of one value); the output is deterministic for equal input.
+    """
+    from PIL import Image, PngImagePlugin
+
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D label array, got shape {array.shape}")
+    if array.dtype == np.uint8 and palette:
+        img = Image.fromarray(array)
+        img.putpalette(voc_palette())  # an L image given a palette becomes P, values untouched
+    elif array.dtype in (np.uint8, np.uint16):
+        img = Image.fromarray(array.astype(np.uint16))  # mode I;16
+    else:
+        raise ValueError(f"expected uint8 or uint16 labels, got {array.dtype}")
+    info = None
+    if fingerprint is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(FINGERPRINT_KEY, fingerprint)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=1, compress_type=zlib.Z_RLE, pnginfo=info)
+    return buf.getvalue()
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: str | Path, array: np.ndarray, fingerprint: str | None = None,
+              palette: bool = True) -> None:
+    atomic_write(path, encode_png(array, fingerprint, palette))
+
+
+def read_fingerprint(path: str | Path) -> str | None:
+    """The fingerprint stored in a mask PNG, or None (missing file, other PNG, unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.info.get(FINGERPRINT_KEY) if img.format == "PNG" else None
+    except (OSError, ValueError):
+        return None
+
+
+class MaskReadError(ValueError):
+    """A mask file that is not a class-index image."""
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Class indices from a mask image: uint8 for P/L images, uint16 for 16-bit ones.
+
+    Palette images are read as their indices, never as colours. Colour (RGB) images are refused:
+    their values are not class ids.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            if mode in ("P", "L"):
+                return np.asarray(img)
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img)
+                if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
+                    raise MaskReadError(f"{path}: values outside 0..65535")
+                return arr.astype(np.uint16)
+            if mode == "1":
+                return np.asarray(img).astype(np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
+    raise MaskReadError(f"{path}: mode {mode} image is not a class-index mask (expected P, L or I;16)")

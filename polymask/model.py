@@ -1,0 +1,60 @@
+"""The canonical annotation model that every input format loads into.
+
+Readers of LabelMe, COCO, CVAT, ... turn their files into :class:`ImageAnnotation` objects; the
+rasterizer, the statistics and the CLI only ever see this model, so adding a format touches one
+module and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+Point = tuple[float, float]
+
+ShapeKind = Literal["polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point", "mask"]
+"""Geometry kinds and what ``points`` holds for each:
+
+- ``polygon``: the exterior ring (>= 3 points, implicitly closed); ``holes`` are interior rings.
+- ``rectangle``: two opposite corners.
+- ``circle``: the centre and a point on the circle.
+- ``ellipse``: the centre, then ``(rx, ry)``; ``rotation`` in degrees, clockwise in image space.
+- ``line``/``linestrip``: the vertices of an open polyline, drawn ``line_width`` pixels wide.
+- ``point``: one point, drawn as a disc of radius ``point_radius``.
+- ``mask``: ``points[0]`` is the integer top-left pixel of ``mask``, a boolean patch.
+"""
+
+
+class Shape(BaseModel):
+    """One labelled geometry, in image pixel coordinates (x right, y down, pixel (r, c) covers
+    [c, c+1) x [r, r+1))."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    label: str
+    kind: ShapeKind
+    points: tuple[Point, ...]
+    holes: tuple[tuple[Point, ...], ...] = ()
+    mask: np.ndarray | None = None
+    rotation: float = 0.0
+    line_width: float = 10.0
+    point_radius: float = 5.0
+    group: int | str | None = Field(default=None, description="instance/group id from the source")
+    z: float = Field(default=0.0, description="stacking order from the source (higher on top)")
+    where: str = Field(default="", description="JSON path of the shape in its source file")
+
+
+class ImageAnnotation(BaseModel):
+    """Everything polymask needs to know about one annotated image."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    source: str = Field(description="the annotation file this came from")
+    key: str = Field(description="output name without extension, relative to the input root")
+    width: int
+    height: int
+    image_path: str | None = Field(default=None, description="resolved path of the image, if any")
+    image_data: bytes | None = Field(default=None, description="encoded image embedded in source")
+    shapes: tuple[Shape, ...] = ()

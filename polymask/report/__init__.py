@@ -1,0 +1,1 @@
+"""Renderers: results in, text for people, JSON for machines, workflow commands for GitHub."""

@@ -1,0 +1,58 @@
+"""Checking annotation files without producing anything: schema, sizes, embedded data, labels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from polymask.errors import AnnotationError, Problem
+from polymask.formats import InputFile, load_annotations
+from polymask.labels import LabelMap, UnknownLabel
+from polymask.parallel import pmap
+
+
+@dataclass
+class ValidationResult:
+    files_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def check_file(
+    item: InputFile, fmt: str | None = None, strict: bool = False, label_map: LabelMap | None = None
+) -> list[Problem]:
+    """Every problem in one file; with a label map, labels it does not know are problems too."""
+    try:
+        annotations = load_annotations(item, fmt, strict)
+    except AnnotationError as exc:
+        return exc.problems
+    problems = []
+    if label_map is not None:
+        for ann in annotations:
+            for shape in ann.shapes:
+                try:
+                    label_map.class_id(shape.label)
+                except UnknownLabel:
+                    msg = f"label {shape.label!r} is not in the label map"
+                    problems.append(Problem(ann.source, msg, shape.where, code="PM030"))
+    return problems
+
+
+def validate_files(
+    files: Iterable[InputFile],
+    fmt: str | None = None,
+    strict: bool = False,
+    label_map: LabelMap | None = None,
+    workers: int | None = None,
+) -> ValidationResult:
+    files = list(files)
+    check = partial(check_file, fmt=fmt, strict=strict, label_map=label_map)
+    result = ValidationResult(files_checked=len(files))
+    for problems in pmap(check, files, workers):
+        result.problems.extend(problems)
+    result.problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
+    return result
