@@ -23,10 +23,11 @@ demo: install
 	@echo "== rasterize them into class-index masks, instance masks and overlays"
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt \
 		--instances $(OUT)/instances --overlay $(OUT)/overlays
-	@echo "== the committed masks are what the annotations produce"
+	@echo "== a rerun skips what is up to date; --check confirms the masks match the annotations"
+	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt --check
-	@echo "== outputs in $(OUT)/"
-	@ls -R $(OUT)
+	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG)"
+	@find $(OUT) -type f | sort
 
 test: install
 	$(BIN)/python -m pytest -q

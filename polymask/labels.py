@@ -72,6 +72,8 @@ class LabelMap:
     def class_id(self, label: str) -> int:
         if label == IGNORE:
             return self.ignore_index
+        if label == BACKGROUND:
+            return 0  # a later _background_ shape cuts a hole, whatever the labels file says
         try:
             return self.ids[label]
         except KeyError:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 FINGERPRINT_KEY = "polymask"
+TEMP_MARK = ".polymask-tmp-"
+"""Temporary files are named ``.{name}.polymask-tmp-XXXX``: hidden, and recognisably ours."""
 
 
 @lru_cache(maxsize=1)
@@ -70,7 +72,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -79,6 +81,21 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp(folder: str | Path) -> int:
+    """Delete temporary files that a killed run left below ``folder``; returns how many.
+
+    A run stopped by SIGKILL cannot clean up after itself; its temporaries are never mistaken
+    for masks (hidden names, no .png suffix), and the next run sweeps them away.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = list(folder.rglob(f".*{TEMP_MARK}*"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_png(path: str | Path, array: np.ndarray, fingerprint: str | None = None,

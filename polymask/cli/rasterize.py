@@ -53,7 +53,7 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
     from polymask.convert import RasterizeOptions, collect_labels, rasterize_files
     from polymask.formats import find_inputs
     from polymask.labels import LabelMap
-    from polymask.masks import atomic_write
+    from polymask.masks import atomic_write, remove_stale_temp
 
     out = Path(out_dir)
     with usage_errors():
@@ -67,6 +67,9 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, instances_dir, overlay_dir):
+            if folder:
+                remove_stale_temp(folder)
         atomic_write(out / "labels.txt", label_map.to_text().encode())
 
     options = RasterizeOptions(
