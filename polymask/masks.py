@@ -9,10 +9,8 @@ produced it (a PNG text chunk), which lets a rerun skip the masks that are alrea
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,29 +41,27 @@ def voc_palette() -> list[int]:
 
 
 def encode_png(array: np.ndarray, fingerprint: str | None = None, palette: bool = True) -> bytes:
-    """PNG bytes for a 2-D uint8/uint16 label array.
+    """PNG bytes for a 2-D uint8/uint16 label array: palette PNG for uint8 (unless ``palette`` is
+    false: then 16-bit grayscale, as for uint16), the fingerprint in a text chunk.
 
-    Run-length deflate at level 1 is ~3x faster than Pillow's default and gives smaller files on
-    label maps (long runs of one value); the output is deterministic for equal input.
+    Written by :mod:`polymask.png` (unfiltered rows, run-length deflate): about 3x faster than
+    Pillow's encoder at level 1 and no larger on label maps; deterministic for equal input.
     """
-    from PIL import Image, PngImagePlugin
+    from polymask import png
 
     if array.ndim != 2:
         raise ValueError(f"expected a 2-D label array, got shape {array.shape}")
-    if array.dtype == np.uint8 and palette:
-        img = Image.fromarray(array)
-        img.putpalette(voc_palette())  # an L image given a palette becomes P, values untouched
-    elif array.dtype in (np.uint8, np.uint16):
-        img = Image.fromarray(array.astype(np.uint16))  # mode I;16
-    else:
+    if array.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected uint8 or uint16 labels, got {array.dtype}")
-    info = None
-    if fingerprint is not None:
-        info = PngImagePlugin.PngInfo()
-        info.add_text(FINGERPRINT_KEY, fingerprint)
-    buf = io.BytesIO()
-    img.save(buf, "PNG", compress_level=1, compress_type=zlib.Z_RLE, pnginfo=info)
-    return buf.getvalue()
+    text = {FINGERPRINT_KEY: fingerprint} if fingerprint is not None else None
+    if array.dtype == np.uint8 and palette:
+        return png.encode(array, _palette_bytes(), text)
+    return png.encode(array.astype(np.uint16, copy=False), None, text)
+
+
+@lru_cache(maxsize=1)
+def _palette_bytes() -> bytes:
+    return bytes(voc_palette())
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:

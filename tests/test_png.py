@@ -1,0 +1,98 @@
+"""The PNG writer against Pillow: Pillow decodes our files to the same pixels, mode and palette
+as a mask Pillow itself encodes, with either deflate library."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image, PngImagePlugin
+
+from polymask import png
+from polymask.masks import FINGERPRINT_KEY, encode_png, read_mask, voc_palette
+
+DEFLATES = [pytest.param(zlib, id="zlib")]
+try:
+    from zlib_ng import zlib_ng
+
+    DEFLATES.append(pytest.param(zlib_ng, id="zlib-ng"))
+except ImportError:
+    pass
+
+
+def pillow_png(array: np.ndarray, palette: bool, fingerprint: str) -> bytes:
+    """The reference: Pillow's own encoder at its default settings."""
+    img = Image.fromarray(array)
+    if palette:
+        img.putpalette(voc_palette())
+    info = PngImagePlugin.PngInfo()
+    info.add_text(FINGERPRINT_KEY, fingerprint)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def decoded(data: bytes):
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return img.mode, img.getpalette(), img.info.get(FINGERPRINT_KEY), np.asarray(img)
+
+
+label_maps = st.one_of(
+    arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40))),
+    arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))),
+)
+
+
+@pytest.mark.parametrize("deflate", DEFLATES)
+@settings(max_examples=60, deadline=None)
+@given(array=label_maps, palette=st.booleans())
+def test_decodes_like_pillows_own_png(deflate, array, palette):
+    palette = palette and array.dtype == np.uint8
+    ours = png.encode(array, bytes(voc_palette()) if palette else None,
+                      {FINGERPRINT_KEY: "sha256:x"}, deflate=deflate)
+    mode, pal, text, pixels = decoded(ours)
+    r_mode, r_pal, r_text, r_pixels = decoded(pillow_png(array, palette, "sha256:x"))
+    assert (mode, pal, text) == (r_mode, r_pal, r_text)
+    np.testing.assert_array_equal(pixels, r_pixels)
+    np.testing.assert_array_equal(pixels.astype(array.dtype), array)
+
+
+def test_mask_files_are_palette_or_16_bit():
+    a = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    mode, pal, text, pixels = decoded(encode_png(a, "fp"))
+    assert (mode, pal, text) == ("P", voc_palette(), "fp")
+    np.testing.assert_array_equal(pixels, a)
+    wide = np.array([[0, 1, 256, 65535]], np.uint16)
+    mode, _, _, pixels = decoded(encode_png(wide))
+    assert mode == "I;16"
+    np.testing.assert_array_equal(pixels, wide)
+    mode, _, _, pixels = decoded(encode_png(a, palette=False))  # instance maps
+    assert mode == "I;16"
+    np.testing.assert_array_equal(pixels, a)
+
+
+def test_sixteen_bit_rows_are_big_endian():
+    """Hand-decoded: PNG stores 16-bit samples most significant byte first."""
+    data = png.encode(np.array([[0x0102, 0xA0B0]], np.uint16))
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    assert zlib.decompress(idat) == bytes([0, 0x01, 0x02, 0xA0, 0xB0])
+
+
+def test_same_input_same_bytes(tmp_path):
+    a = np.random.default_rng(0).integers(0, 5, (50, 70), dtype=np.uint8)
+    assert encode_png(a, "fp") == encode_png(a.copy(), "fp")
+    path = tmp_path / "m.png"
+    path.write_bytes(encode_png(a, "fp"))
+    np.testing.assert_array_equal(read_mask(path), a)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2), np.int32)])
+def test_refuses_what_is_not_a_label_map(bad):
+    with pytest.raises(ValueError):
+        encode_png(bad)
