@@ -63,3 +63,37 @@ def _ring_area(ring) -> float:
         return 0.0
     x, y = a[:, 0], a[:, 1]
     return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+
+
+def to_geojson(shape: Shape) -> dict | None:
+    """The area a shape covers as a GeoJSON-like mapping, with exactly the coordinates of
+    :func:`to_geometry`, or None when it covers nothing (or is a mask patch).
+
+    ``rasterio.features.rasterize`` takes such mappings directly; building them from the points
+    (polygons) or with ``shapely.get_coordinates`` (the rest) is about 40x cheaper than shapely's
+    ``__geo_interface__``, which walks the coordinates in Python.
+    """
+    rings = (shape.points, *shape.holes)
+    if shape.kind == "polygon" and min(map(len, rings)) >= 3:
+        return {"type": "Polygon", "coordinates": list(map(_closed, rings))}
+    geom = to_geometry(shape)
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type == "Polygon":
+        return {"type": "Polygon", "coordinates": _rings(geom)}
+    if geom.geom_type == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [_rings(p) for p in geom.geoms]}
+    return shapely.geometry.mapping(geom)
+
+
+def _closed(ring) -> list:
+    """A ring closed as shapely closes it: the first point repeated unless already last, and
+    always when that leaves fewer than 4 coordinates."""
+    pts = list(ring)
+    if pts[0] != pts[-1] or len(pts) < 4:
+        pts.append(pts[0])
+    return pts
+
+
+def _rings(polygon) -> list:
+    return [shapely.get_coordinates(r).tolist() for r in (polygon.exterior, *polygon.interiors)]

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from polymask.errors import AnnotationError, Problem
-from polymask.geometry import shape_area, to_geometry
+from polymask.geometry import shape_area, to_geojson, to_geometry
 from polymask.labels import LabelMap, UnknownLabel, UnknownPolicy
 from polymask.model import ImageAnnotation, Shape
 
@@ -110,7 +110,8 @@ def _resolve(
 
 
 def _paint_center(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
-    """GDAL's centre rule via rasterio; runs of vector shapes are burned in one call."""
+    """GDAL's centre rule via rasterio; runs of vector shapes are burned in one call, handed
+    over as GeoJSON mappings (see :func:`polymask.geometry.to_geojson`)."""
     from rasterio.features import rasterize
 
     out = np.zeros(size, dtype=dtype)
@@ -126,8 +127,8 @@ def _paint_center(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -
             flush()
             _paste_patch(out, shape, value)
         else:
-            geom = to_geometry(shape)
-            if geom is not None and not geom.is_empty:
+            geom = to_geojson(shape)
+            if geom is not None:
                 run.append((geom, int(value)))
     flush()
     return out
