@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,16 +38,29 @@ def pmap(
     if workers <= 1:
         yield from map(fn, items)
         return
-    with _pool(workers) as pool:
+    with _pool(workers, _module_of(fn)) as pool:
         yield from pool.imap_unordered(fn, items, chunksize=chunksize)
 
 
+def _module_of(fn: Callable) -> str:
+    while isinstance(fn, partial):
+        fn = fn.func
+    return getattr(fn, "__module__", None) or "__main__"
+
+
 @contextmanager
-def _pool(workers: int):
+def _pool(workers: int, preload: str):
     # forkserver: workers start from a clean process, so threads of the parent (a progress bar,
     # torch's pools) cannot leave locks held in them; it is the default from Python 3.14.
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    pool = multiprocessing.get_context(method).Pool(workers)
+    # The server imports the module of the first function mapped, once; every later worker is a
+    # fork of it with that module loaded, so a second pool (labels, then masks) starts in ~0.1 s
+    # instead of ~0.4 s of imports per worker.
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([preload])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(workers)
     try:
         yield pool
         pool.close()
