@@ -2,8 +2,11 @@
 
 Each image is 1024x768 with 20-40 irregular polygons of 5-200 vertices from 20 classes, painted
 in order; some polygons self-intersect and some cross the image edge, as real annotations do.
+With ``--predictions``, a model's output is simulated from the same polygons (vertices jittered,
+a tenth of the shapes dropped and a tenth relabelled) and written as class-index PNGs, named as
+the annotations, for the scoring benchmark. The annotations do not depend on that flag.
 
-    python -m benchmarks.generate OUT_DIR --images 100 [--seed 0] [--coco]
+    python -m benchmarks.generate OUT_DIR --images 100 [--seed 0] [--coco] [--predictions]
 """
 
 from __future__ import annotations
@@ -38,16 +41,51 @@ def image_shapes(rng: np.random.Generator) -> list[dict]:
     ]
 
 
+def predicted_shapes(rng: np.random.Generator, shapes: list[dict]) -> list[dict]:
+    """A plausible prediction of ``shapes``: each polygon shifted and its vertices jittered by a
+    few pixels; 10% dropped, 10% given another class."""
+    out = []
+    for s in shapes:
+        if rng.random() < 0.1:
+            continue
+        label = s["label"]
+        if rng.random() < 0.1:
+            label = f"class_{int(rng.integers(1, CLASSES + 1)):02}"
+        pts = np.asarray(s["points"])
+        pts = pts + rng.normal(0, 3, 2) + rng.normal(0, 1.5, pts.shape)
+        out.append({**s, "label": label, "points": np.round(pts, 2).tolist()})
+    return out
+
+
+def write_prediction(path: Path, shapes: list[dict], label_map) -> None:
+    """Rasterize predicted polygons (LabelMe convention) into a class-index PNG."""
+    from polymask.masks import write_png
+    from polymask.model import ImageAnnotation, Shape
+    from polymask.raster import burn
+
+    ann = ImageAnnotation(source=str(path), key=path.stem, width=WIDTH, height=HEIGHT, shapes=tuple(
+        Shape(label=s["label"], kind="polygon", points=tuple(map(tuple, s["points"])))
+        for s in shapes))
+    write_png(path, burn(ann, label_map, "labelme").classes)
+
+
 def labels_text() -> str:
-    return "\n".join(["__ignore__", "_background_"] + [f"class_{i:02}" for i in range(1, 21)]) + "\n"
+    names = ["__ignore__", "_background_"] + [f"class_{i:02}" for i in range(1, CLASSES + 1)]
+    return "\n".join(names) + "\n"
 
 
-def generate(out: Path, images: int, seed: int = 0, coco: bool = False) -> Path:
-    """Write ``images`` LabelMe files (and ``coco.json`` when asked) into ``out/labelme``."""
+def generate(out: Path, images: int, seed: int = 0, coco: bool = False,
+             predictions: bool = False) -> Path:
+    """Write ``images`` LabelMe files into ``out/labelme``; when asked, ``out/coco.json`` and
+    prediction masks in ``out/predictions``. Returns the LabelMe folder."""
+    from polymask.labels import LabelMap
+
     rng = np.random.default_rng(seed)
+    pred_rng = np.random.default_rng([seed, 1])  # its own stream: annotations stay the same
     folder = out / "labelme"
     folder.mkdir(parents=True, exist_ok=True)
     (out / "labels.txt").write_text(labels_text())
+    label_map = LabelMap.from_file(out / "labels.txt")
     coco_doc = {"images": [], "annotations": [], "categories": [
         {"id": i, "name": f"class_{i:02}"} for i in range(1, CLASSES + 1)]}
     for i in range(images):
@@ -56,6 +94,9 @@ def generate(out: Path, images: int, seed: int = 0, coco: bool = False) -> Path:
         doc = {"version": "5.7.0", "flags": {}, "shapes": shapes, "imagePath": f"{name}.jpg",
                "imageData": None, "imageHeight": HEIGHT, "imageWidth": WIDTH}
         (folder / f"{name}.json").write_text(json.dumps(doc))
+        if predictions:
+            pred = predicted_shapes(pred_rng, shapes)
+            write_prediction(out / "predictions" / f"{name}.png", pred, label_map)
         if coco:
             coco_doc["images"].append({"id": i + 1, "file_name": f"{name}.jpg",
                                        "width": WIDTH, "height": HEIGHT})
@@ -75,9 +116,11 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--coco", action="store_true")
+    ap.add_argument("--coco", action="store_true", help="also write the set as out/coco.json")
+    ap.add_argument("--predictions", action="store_true",
+                    help="also write simulated prediction masks into out/predictions")
     a = ap.parse_args()
-    generate(a.out, a.images, a.seed, a.coco)
+    generate(a.out, a.images, a.seed, a.coco, a.predictions)
 
 
 if __name__ == "__main__":

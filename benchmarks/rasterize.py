@@ -1,29 +1,44 @@
-"""polymask rasterize against a LabelMe-style pipeline, measured in the same run.
+"""polymask rasterize against what users would otherwise run, measured in the same run.
 
-The peer is what LabelMe's own export does per image: json.load, one full-size Pillow mask per
-shape, ``cls[mask] = id``, PNG at Pillow's default level. Both run in one process, one worker,
-over the same files; the report gives median ms per image and the ratio.
+Peers, over the same synthetic set (``benchmarks.generate``), one worker, one process:
 
-    python -m benchmarks.rasterize --images 100 [--convention labelme|center] [--repeat 3]
+- LabelMe-style: what LabelMe's own export does per image: json.load, one full-size Pillow mask
+  per shape, ``cls[mask] = id``, PNG at Pillow's default level.
+- pycocotools (when installed) on the COCO version of the set: ``COCO(file)`` once, then
+  ``annToMask`` per annotation, ``cls[mask > 0] = id``, PNG at Pillow's default level.
+
+Rounds alternate between polymask and the peers, so a busy machine slows them alike: the ratios
+mean more than the milliseconds. Then the throughput of 2 workers against 1, and the peak RSS
+of ``polymask rasterize`` (a child process, one worker) at two dataset sizes.
+
+    python -m benchmarks.rasterize --images 100 [--repeat 3] [--workers 2] [--rss 100,2000]
+        [--data DIR]  # a set made by benchmarks.generate --coco, reused (made there if absent)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.generate import generate
-from polymask.convert import RasterizeOptions, rasterize_file
+from polymask.convert import RasterizeOptions, rasterize_file, rasterize_files
 from polymask.formats import InputFile
 from polymask.labels import LabelMap
+from polymask.masks import read_mask, voc_palette
+
+CONVENTIONS = ("labelme", "center")
 
 
 def labelme_style(json_path: Path, out_path: Path, ids: dict[str, int]) -> None:
@@ -34,7 +49,22 @@ def labelme_style(json_path: Path, out_path: Path, ids: dict[str, int]) -> None:
         mask = Image.fromarray(np.zeros((h, w), np.uint8))
         ImageDraw.Draw(mask).polygon([tuple(p) for p in shape["points"]], outline=1, fill=1)
         cls[np.asarray(mask, bool)] = ids[shape["label"]]
-    Image.fromarray(cls.astype(np.uint8), mode="P").save(out_path)
+    save_palette_png(cls.astype(np.uint8), out_path)
+
+
+def save_palette_png(labels: np.ndarray, out_path: Path) -> None:
+    """As LabelMe's ``lblsave``: a palette PNG (VOC colours) at Pillow's default settings."""
+    img = Image.fromarray(labels)
+    img.putpalette(voc_palette())
+    img.save(out_path)
+
+
+def cocotools_style(coco, image_id: int, out_path: Path, ids: dict[str, int]) -> None:
+    info = coco.imgs[image_id]
+    cls = np.zeros((info["height"], info["width"]), np.uint8)
+    for ann in coco.imgToAnns[image_id]:
+        cls[coco.annToMask(ann) > 0] = ids[coco.cats[ann["category_id"]]["name"]]
+    save_palette_png(cls, out_path)
 
 
 def time_each(fn, items) -> list[float]:
@@ -46,31 +76,127 @@ def time_each(fn, items) -> list[float]:
     return times
 
 
+def dataset(data: Path | None, tmp: Path, images: int) -> Path:
+    """The root of a generated set with at least ``images`` images (reused when it has them)."""
+    root = data or tmp / "data"
+    if len(list((root / "labelme").glob("*.json"))) < images or not (root / "coco.json").exists():
+        print(f"generating {images} images in {root} ...", file=sys.stderr)
+        generate(root, images, coco=True)
+    return root
+
+
+def per_image(root: Path, images: int, repeat: int, tmp: Path) -> list[tuple[str, float]]:
+    """Median ms per image for polymask in each convention and for each peer."""
+    folder = root / "labelme"
+    label_map = LabelMap.from_file(root / "labels.txt")
+    files = [InputFile(p, folder) for p in sorted(folder.glob("*.json"))[:images]]
+    peer_out = tmp / "peers"
+    peer_out.mkdir(exist_ok=True)
+    coco = load_coco(root / "coco.json", {f.key for f in files})
+    times: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for conv in CONVENTIONS:
+            opts = RasterizeOptions(out_dir=tmp / f"ours-{conv}", label_map=label_map,
+                                    convention=conv, force=True)
+            times.setdefault(f"polymask ({conv})", []).extend(
+                time_each(lambda f, o=opts: rasterize_file(f, o), files))
+        times.setdefault("LabelMe-style", []).extend(time_each(
+            lambda f: labelme_style(f.path, peer_out / f"{f.key}.png", label_map.ids), files))
+        if coco is not None:
+            times.setdefault("pycocotools", []).extend(time_each(
+                lambda i: cocotools_style(coco, i, peer_out / f"coco-{i}.png", label_map.ids),
+                sorted(coco.imgs)))
+    same = sum(np.array_equal(read_mask(tmp / "ours-labelme" / f"{f.key}.png"),
+                              read_mask(peer_out / f"{f.key}.png")) for f in files)
+    print(f"labelme convention masks identical to the LabelMe-style peer's: {same}/{len(files)}")
+    return [(name, statistics.median(t)) for name, t in times.items()]
+
+
+def load_coco(path: Path, keys: set[str]):
+    """pycocotools' index of the COCO file, cut to the images benchmarked; None without it."""
+    try:
+        from pycocotools.coco import COCO
+    except ImportError:
+        print("pycocotools is not installed: no COCO peer", file=sys.stderr)
+        return None
+    doc = json.loads(path.read_text())
+    doc["images"] = [i for i in doc["images"] if Path(i["file_name"]).stem in keys]
+    kept = {i["id"] for i in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in kept]
+    coco = COCO()
+    coco.dataset = doc
+    with contextlib.redirect_stdout(sys.stderr):  # it reports its progress on stdout
+        coco.createIndex()
+    return coco
+
+
+def throughput(root: Path, images: int, tmp: Path, workers: int) -> tuple[float, float]:
+    """Images per second of ``rasterize_files`` with ``workers`` processes: over the whole run,
+    and after the first result (the pool started, as on a large dataset)."""
+    folder = root / "labelme"
+    files = [InputFile(p, folder) for p in sorted(folder.glob("*.json"))[:images]]
+    opts = RasterizeOptions(out_dir=tmp / f"workers-{workers}",
+                            label_map=LabelMap.from_file(root / "labels.txt"), force=True)
+    start = time.perf_counter()
+    first = None
+    for _ in rasterize_files(files, opts, workers):
+        first = first or time.perf_counter()
+    end = time.perf_counter()
+    return len(files) / (end - start), (len(files) - 1) / max(end - first, 1e-9)
+
+
+PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    "subprocess.run(sys.argv[1:], check=True, **quiet)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def peak_rss_mib(root: Path, images: int, tmp: Path) -> float:
+    """Peak RSS of ``polymask rasterize -j 1`` over the first ``images`` files, in a fresh child."""
+    files = sorted((root / "labelme").glob("*.json"))[:images]
+    cmd = [sys.executable, "-m", "polymask", "rasterize", *map(str, files), "-o",
+           str(tmp / f"rss-{images}"), "--labels", str(root / "labels.txt"), "-j", "1", "--force"]
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cmd], check=True, text=True,
+                         capture_output=True).stdout
+    return int(out) / 1024  # ru_maxrss is in KiB on Linux
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=100)
-    ap.add_argument("--convention", default="labelme", choices=["labelme", "center"])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--images", type=int, default=100, help="images timed per round")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (median over all)")
+    ap.add_argument("--workers", type=int, default=2, help="compare this many workers with 1")
+    ap.add_argument("--throughput-images", type=int, default=400,
+                    help="images for the 1 vs N workers comparison")
+    ap.add_argument("--rss", default="100,2000",
+                    help="dataset sizes for peak RSS, comma-separated ('' to skip)")
+    ap.add_argument("--data", type=Path, help="generated set to reuse (made here if too small)")
     a = ap.parse_args()
+    rss_sizes = [int(n) for n in a.rss.split(",") if n]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        folder = generate(tmp, a.images)
-        label_map = LabelMap.from_file(tmp / "labels.txt")
-        files = [InputFile(p, folder) for p in sorted(folder.glob("*.json"))]
-        peer_out = tmp / "peer"
-        peer_out.mkdir()
-        ours, peer = [], []
-        for r in range(a.repeat):
-            opts = RasterizeOptions(out_dir=tmp / f"ours{r}", label_map=label_map,
-                                    convention=a.convention)
-            ours += time_each(partial(rasterize_file, options=opts), files)
-            peer += time_each(lambda f: labelme_style(f.path, peer_out / f"{f.key}.png",
-                                                      label_map.ids), files)
-        mo, mp = statistics.median(ours), statistics.median(peer)
-        print(f"images: {a.images} x {a.repeat}, 1024x768, 20-40 polygons each, one worker")
-        print(f"polymask rasterize ({a.convention}): {mo:7.2f} ms/image (median)")
-        print(f"LabelMe-style pipeline:            {mp:7.2f} ms/image (median)")
-        print(f"ratio: polymask is {mp / mo:.1f}x faster")
+        root = dataset(a.data, tmp, max([a.images, a.throughput_images, *rss_sizes]))
+        rows = per_image(root, a.images, a.repeat, tmp)
+        peers = {name: ms for name, ms in rows if not name.startswith("polymask")}
+        print(f"\n{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+              f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker")
+        print("| pipeline | ms/image (median) | " + " | ".join(f"vs {p}" for p in peers) + " |")
+        print("|---|---:|" + "---:|" * len(peers))
+        for name, ms in rows:
+            ratios = " | ".join(f"{p_ms / ms:.1f}x" for p_ms in peers.values())
+            print(f"| {name} | {ms:.2f} | {ratios} |")
+        n = max(a.images, a.throughput_images)
+        (one, one_run), (many, many_run) = (throughput(root, n, tmp, w) for w in (1, a.workers))
+        print(f"\nthroughput over {n} images, labelme convention: 1 worker {one_run:.0f} images/s,"
+              f" {a.workers} workers {many_run:.0f} images/s ({many_run / one_run:.2f}x) once "
+              f"started; {one:.0f} and {many:.0f} images/s ({many / one:.2f}x) with the pool start")
+        if rss_sizes:
+            rss = {n: peak_rss_mib(root, n, tmp) for n in rss_sizes}
+            base = rss[rss_sizes[0]]
+            print("peak RSS of polymask rasterize -j 1: " + ", ".join(
+                f"{n} images {mib:.0f} MiB ({mib / base - 1:+.0%})" for n, mib in rss.items()))
 
 
 if __name__ == "__main__":

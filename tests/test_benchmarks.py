@@ -1,0 +1,64 @@
+"""The benchmark entry points on a tiny set: they run, and what they generate is what they say.
+A smoke test only: nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import generate, rasterize
+from polymask.labels import LabelMap
+from polymask.masks import read_mask
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    generate.generate(root, 3, seed=7, coco=True, predictions=True)
+    return root
+
+
+def test_generated_set_matches_its_description(generated):
+    docs = [json.loads(p.read_text()) for p in sorted((generated / "labelme").glob("*.json"))]
+    assert len(docs) == 3
+    for doc in docs:
+        assert (doc["imageWidth"], doc["imageHeight"]) == (1024, 768)
+        assert 20 <= len(doc["shapes"]) <= 40
+        assert all(5 <= len(s["points"]) <= 200 for s in doc["shapes"])
+    coco = json.loads((generated / "coco.json").read_text())
+    flat = [[v for p in s["points"] for v in p] for d in docs for s in d["shapes"]]
+    assert [a["segmentation"][0] for a in coco["annotations"]] == flat
+    assert {c["name"] for c in coco["categories"]} <= set(LabelMap.from_file(
+        generated / "labels.txt").ids)
+
+
+def test_predictions_are_class_masks_and_leave_the_annotations_alone(generated, tmp_path):
+    label_map = LabelMap.from_file(generated / "labels.txt")
+    for doc in sorted((generated / "labelme").glob("*.json")):
+        pred = read_mask(generated / "predictions" / f"{doc.stem}.png")
+        assert pred.shape == (768, 1024) and pred.dtype == np.uint8
+        assert set(np.unique(pred)) <= {0, *label_map.ids.values()}
+        assert np.count_nonzero(pred) > 0
+    generate.generate(tmp_path, 3, seed=7)  # same seed, no predictions: same annotations
+    for doc in sorted((generated / "labelme").glob("*.json")):
+        assert (tmp_path / "labelme" / doc.name).read_bytes() == doc.read_bytes()
+
+
+def test_rasterize_benchmark_runs_and_reports(generated, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["rasterize", "--images", "3", "--repeat", "1",
+                                      "--throughput-images", "3", "--rss", "2,3",
+                                      "--data", str(generated)])
+    rasterize.main()
+    out = capsys.readouterr().out
+    assert "masks identical to the LabelMe-style peer's: 3/3" in out
+    for row in ("| polymask (labelme) |", "| polymask (center) |", "| LabelMe-style |"):
+        assert row in out
+    try:
+        import pycocotools  # noqa: F401  (the COCO peer runs where it is installed)
+    except ImportError:
+        return
+    assert "| pycocotools |" in out
+    assert "2 workers" in out and "3 images" in out and "MiB" in out
