@@ -98,25 +98,38 @@ def per_image(root: Path, images: int, repeat: int, tmp: Path) -> list[tuple[str
     times: dict[str, list[float]] = {}
     for _ in range(repeat):
         if "coco" in LOADERS:  # one file holds every image: its time is shared out evenly
-            opts = RasterizeOptions(out_dir=tmp / "ours-coco", label_map=label_map, force=True,
-                                    fmt="coco")
+            opts = RasterizeOptions(
+                out_dir=tmp / "ours-coco", label_map=label_map, force=True, fmt="coco"
+            )
             t = time.perf_counter()
             rasterize_file(InputFile(coco_file, tmp), opts)
             ms = (time.perf_counter() - t) * 1000 / len(files)
             times.setdefault("polymask (coco, on the COCO file)", []).append(ms)
         for conv in CONVENTIONS:
-            opts = RasterizeOptions(out_dir=tmp / f"ours-{conv}", label_map=label_map,
-                                    convention=conv, force=True)
+            opts = RasterizeOptions(
+                out_dir=tmp / f"ours-{conv}", label_map=label_map, convention=conv, force=True
+            )
             times.setdefault(f"polymask ({conv})", []).extend(
-                time_each(lambda f, o=opts: rasterize_file(f, o), files))
-        times.setdefault("LabelMe-style", []).extend(time_each(
-            lambda f: labelme_style(f.path, peer_out / f"{f.key}.png", label_map.ids), files))
+                time_each(lambda f, o=opts: rasterize_file(f, o), files)
+            )
+        times.setdefault("LabelMe-style", []).extend(
+            time_each(
+                lambda f: labelme_style(f.path, peer_out / f"{f.key}.png", label_map.ids), files
+            )
+        )
         if coco is not None:
-            times.setdefault("pycocotools", []).extend(time_each(
-                lambda i: cocotools_style(coco, i, peer_out / f"coco-{i}.png", label_map.ids),
-                sorted(coco.imgs)))
-    same = sum(np.array_equal(read_mask(tmp / "ours-labelme" / f"{f.key}.png"),
-                              read_mask(peer_out / f"{f.key}.png")) for f in files)
+            times.setdefault("pycocotools", []).extend(
+                time_each(
+                    lambda i: cocotools_style(coco, i, peer_out / f"coco-{i}.png", label_map.ids),
+                    sorted(coco.imgs),
+                )
+            )
+    same = sum(
+        np.array_equal(
+            read_mask(tmp / "ours-labelme" / f"{f.key}.png"), read_mask(peer_out / f"{f.key}.png")
+        )
+        for f in files
+    )
     print(f"labelme convention masks identical to the LabelMe-style peer's: {same}/{len(files)}")
     return [(name, statistics.median(t)) for name, t in times.items()]
 
@@ -151,8 +164,11 @@ def throughput(root: Path, images: int, tmp: Path, workers: int) -> tuple[float,
     and after the first result (the pool started, as on a large dataset)."""
     folder = root / "labelme"
     files = [InputFile(p, folder) for p in sorted(folder.glob("*.json"))[:images]]
-    opts = RasterizeOptions(out_dir=tmp / f"workers-{workers}",
-                            label_map=LabelMap.from_file(root / "labels.txt"), force=True)
+    opts = RasterizeOptions(
+        out_dir=tmp / f"workers-{workers}",
+        label_map=LabelMap.from_file(root / "labels.txt"),
+        force=True,
+    )
     start = time.perf_counter()
     first = None
     for _ in rasterize_files(files, opts, workers):
@@ -172,10 +188,23 @@ PEAK_RSS = (
 def peak_rss_mib(root: Path, images: int, tmp: Path) -> float:
     """Peak RSS of ``polymask rasterize -j 1`` over the first ``images`` files, in a fresh child."""
     files = sorted((root / "labelme").glob("*.json"))[:images]
-    cmd = [sys.executable, "-m", "polymask", "rasterize", *map(str, files), "-o",
-           str(tmp / f"rss-{images}"), "--labels", str(root / "labels.txt"), "-j", "1", "--force"]
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cmd], check=True, text=True,
-                         capture_output=True).stdout
+    cmd = [
+        sys.executable,
+        "-m",
+        "polymask",
+        "rasterize",
+        *map(str, files),
+        "-o",
+        str(tmp / f"rss-{images}"),
+        "--labels",
+        str(root / "labels.txt"),
+        "-j",
+        "1",
+        "--force",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *cmd], check=True, text=True, capture_output=True
+    ).stdout
     return int(out) / 1024  # ru_maxrss is in KiB on Linux
 
 
@@ -184,10 +213,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100, help="images timed per round")
     ap.add_argument("--repeat", type=int, default=3, help="rounds (median over all)")
     ap.add_argument("--workers", type=int, default=2, help="compare this many workers with 1")
-    ap.add_argument("--throughput-images", type=int, default=400,
-                    help="images for the 1 vs N workers comparison")
-    ap.add_argument("--rss", default="100,2000",
-                    help="dataset sizes for peak RSS, comma-separated ('' to skip)")
+    ap.add_argument(
+        "--throughput-images",
+        type=int,
+        default=400,
+        help="images for the 1 vs N workers comparison",
+    )
+    ap.add_argument(
+        "--rss", default="100,2000", help="dataset sizes for peak RSS, comma-separated ('' to skip)"
+    )
     ap.add_argument("--data", type=Path, help="generated set to reuse (made here if too small)")
     a = ap.parse_args()
     rss_sizes = [int(n) for n in a.rss.split(",") if n]
@@ -196,8 +230,10 @@ def main() -> None:
         root = dataset(a.data, tmp, max([a.images, a.throughput_images, *rss_sizes]))
         rows = per_image(root, a.images, a.repeat, tmp)
         peers = {name: ms for name, ms in rows if not name.startswith("polymask")}
-        print(f"\n{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-              f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker")
+        print(
+            f"\n{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+            f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker"
+        )
         print("| pipeline | ms/image (median) | " + " | ".join(f"vs {p}" for p in peers) + " |")
         print("|---|---:|" + "---:|" * len(peers))
         for name, ms in rows:
@@ -205,14 +241,20 @@ def main() -> None:
             print(f"| {name} | {ms:.2f} | {ratios} |")
         n = max(a.images, a.throughput_images)
         (one, one_run), (many, many_run) = (throughput(root, n, tmp, w) for w in (1, a.workers))
-        print(f"\nthroughput over {n} images, labelme convention: 1 worker {one_run:.0f} images/s,"
-              f" {a.workers} workers {many_run:.0f} images/s ({many_run / one_run:.2f}x) once "
-              f"started; {one:.0f} and {many:.0f} images/s ({many / one:.2f}x) with the pool start")
+        print(
+            f"\nthroughput over {n} images, labelme convention: 1 worker {one_run:.0f} images/s,"
+            f" {a.workers} workers {many_run:.0f} images/s ({many_run / one_run:.2f}x) once "
+            f"started; {one:.0f} and {many:.0f} images/s ({many / one:.2f}x) with the pool start"
+        )
         if rss_sizes:
             rss = {n: peak_rss_mib(root, n, tmp) for n in rss_sizes}
             base = rss[rss_sizes[0]]
-            print("peak RSS of polymask rasterize -j 1: " + ", ".join(
-                f"{n} images {mib:.0f} MiB ({mib / base - 1:+.0%})" for n, mib in rss.items()))
+            print(
+                "peak RSS of polymask rasterize -j 1: "
+                + ", ".join(
+                    f"{n} images {mib:.0f} MiB ({mib / base - 1:+.0%})" for n, mib in rss.items()
+                )
+            )
 
 
 if __name__ == "__main__":

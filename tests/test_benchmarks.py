@@ -31,8 +31,9 @@ def test_generated_set_matches_its_description(generated):
     coco = json.loads((generated / "coco.json").read_text())
     flat = [[v for p in s["points"] for v in p] for d in docs for s in d["shapes"]]
     assert [a["segmentation"][0] for a in coco["annotations"]] == flat
-    assert {c["name"] for c in coco["categories"]} <= set(LabelMap.from_file(
-        generated / "labels.txt").ids)
+    assert {c["name"] for c in coco["categories"]} <= set(
+        LabelMap.from_file(generated / "labels.txt").ids
+    )
 
 
 def test_predictions_are_class_masks_and_leave_the_annotations_alone(generated, tmp_path):
@@ -48,9 +49,23 @@ def test_predictions_are_class_masks_and_leave_the_annotations_alone(generated, 
 
 
 def test_rasterize_benchmark_runs_and_reports(generated, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["rasterize", "--images", "3", "--repeat", "1",
-                                      "--throughput-images", "3", "--rss", "2,3",
-                                      "--data", str(generated)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "rasterize",
+            "--images",
+            "3",
+            "--repeat",
+            "1",
+            "--throughput-images",
+            "3",
+            "--rss",
+            "2,3",
+            "--data",
+            str(generated),
+        ],
+    )
     rasterize.main()
     out = capsys.readouterr().out
     assert "masks identical to the LabelMe-style peer's: 3/3" in out

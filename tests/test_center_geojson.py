@@ -27,30 +27,42 @@ ring = st.one_of(
 
 @st.composite
 def shapes(draw):
-    kind = draw(st.sampled_from(
-        ["polygon", "polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point"]))
+    kind = draw(
+        st.sampled_from(
+            ["polygon", "polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point"]
+        )
+    )
     label = draw(st.sampled_from(["a", "b", "c"]))
     if kind == "polygon":
         holes = tuple(draw(st.lists(ring, max_size=2)))
         return Shape(label=label, kind=kind, points=tuple(draw(ring)), holes=holes)
     if kind in ("rectangle", "circle", "line"):
-        return Shape(label=label, kind=kind, points=(draw(point), draw(point)),
-                     line_width=draw(st.floats(1, 12)))
+        return Shape(
+            label=label,
+            kind=kind,
+            points=(draw(point), draw(point)),
+            line_width=draw(st.floats(1, 12)),
+        )
     if kind == "ellipse":
         radii = (draw(st.floats(0.5, 20)), draw(st.floats(0.5, 20)))
-        return Shape(label=label, kind=kind, points=(draw(point), radii),
-                     rotation=draw(st.floats(0, 360)))
+        return Shape(
+            label=label, kind=kind, points=(draw(point), radii), rotation=draw(st.floats(0, 360))
+        )
     if kind == "linestrip":
-        return Shape(label=label, kind=kind, points=tuple(draw(st.lists(point, min_size=2,
-                                                                          max_size=6))))
+        return Shape(
+            label=label, kind=kind, points=tuple(draw(st.lists(point, min_size=2, max_size=6)))
+        )
     return Shape(label=label, kind=kind, points=(draw(point),), point_radius=draw(st.floats(1, 8)))
 
 
 def reference(shape_list):
     """rasterio burning the shapely geometries, one call, file order."""
     out = np.zeros((H, W), np.uint8)
-    pairs = [(g, LM.class_id(s.label)) for s in shape_list
-             if (g := to_geometry(s)) is not None and not g.is_empty]
+    pairs = [
+        (g, LM.class_id(s.label))
+        for s in shape_list
+        if (g := to_geometry(s)) is not None and not g.is_empty
+    ]
     if pairs:
         rasterize(pairs, out=out)
     return out
@@ -65,11 +77,17 @@ def test_geojson_path_burns_what_shapely_geometries_burn(shape_list):
 
 def test_geojson_has_shapelys_coordinates():
     """Open rings are closed as shapely closes them; closed ones are left alone."""
-    open_ring = Shape(label="a", kind="polygon", points=((0, 0), (4, 0), (4, 3)),
-                      holes=(((1, 1), (2, 1), (2, 2), (1, 1)),))
+    open_ring = Shape(
+        label="a",
+        kind="polygon",
+        points=((0, 0), (4, 0), (4, 3)),
+        holes=(((1, 1), (2, 1), (2, 2), (1, 1)),),
+    )
     geo = to_geojson(open_ring)
-    assert geo == {"type": "Polygon", "coordinates": [[(0, 0), (4, 0), (4, 3), (0, 0)],
-                                                      [(1, 1), (2, 1), (2, 2), (1, 1)]]}
+    assert geo == {
+        "type": "Polygon",
+        "coordinates": [[(0, 0), (4, 0), (4, 3), (0, 0)], [(1, 1), (2, 1), (2, 2), (1, 1)]],
+    }
     assert shapely.geometry.shape(geo).equals_exact(to_geometry(open_ring), 0)
     sliver = Shape(label="a", kind="polygon", points=((0, 0), (5, 5), (0, 0)))
     assert to_geojson(sliver)["coordinates"] == [[(0, 0), (5, 5), (0, 0), (0, 0)]]

@@ -54,8 +54,12 @@ label_maps = st.one_of(
 @given(array=label_maps, palette=st.booleans())
 def test_decodes_like_pillows_own_png(deflate, array, palette):
     palette = palette and array.dtype == np.uint8
-    ours = png.encode(array, bytes(voc_palette()) if palette else None,
-                      {FINGERPRINT_KEY: "sha256:x"}, deflate=deflate)
+    ours = png.encode(
+        array,
+        bytes(voc_palette()) if palette else None,
+        {FINGERPRINT_KEY: "sha256:x"},
+        deflate=deflate,
+    )
     mode, pal, text, pixels = decoded(ours)
     r_mode, r_pal, r_text, r_pixels = decoded(pillow_png(array, palette, "sha256:x"))
     assert (mode, pal, text) == (r_mode, r_pal, r_text)
