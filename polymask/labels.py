@@ -64,6 +64,13 @@ class LabelMap:
             raise UsageError(f"{path}: {exc}") from exc
 
     @classmethod
+    def from_spec(cls, spec: str | Path | list[str], ignore_index: int = DEFAULT_IGNORE_INDEX):
+        """A labels file path, or the names themselves (as a configuration file may give them)."""
+        if isinstance(spec, list):
+            return cls.from_names(spec, ignore_index)
+        return cls.from_file(spec, ignore_index)
+
+    @classmethod
     def discover(cls, labels: Iterable[str], ignore_index: int = DEFAULT_IGNORE_INDEX) -> LabelMap:
         """A map for the labels seen: sorted names from 1, so the ids do not depend on file order."""
         seen = set(labels) - {IGNORE, BACKGROUND}

@@ -19,8 +19,22 @@ def _labelme() -> type[BaseModel]:
     return LabelMeFile
 
 
+def _config() -> type[BaseModel]:
+    from polymask.config import PolymaskConfig
+
+    return PolymaskConfig
+
+
+def _validation_report() -> type[BaseModel]:
+    from polymask.report.problems import ValidationReport
+
+    return ValidationReport
+
+
 SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
     "labelme.schema.json": _labelme,
+    "config.schema.json": _config,
+    "validate-report.schema.json": _validation_report,
 }
 """File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
 

@@ -41,6 +41,27 @@ output_format_opt = click.option(
 )
 
 
+def apply_config(ctx: click.Context, inputs, params: dict, keys: dict[str, str]) -> dict:
+    """Options the user did not give, taken from the project configuration of the first input.
+
+    ``keys`` maps parameter names to configuration keys. Returns the updated parameters.
+    """
+    from click.core import ParameterSource
+
+    from polymask.config import find_config, load_config
+
+    with usage_errors():
+        path = find_config(inputs[0]) if inputs else None
+        if path is None:
+            return params
+        config = load_config(path)
+    for param, key in keys.items():
+        value = getattr(config, key)
+        if value is not None and ctx.get_parameter_source(param) in (ParameterSource.DEFAULT, None):
+            params[param] = value
+    return params
+
+
 @contextmanager
 def usage_errors():
     """Library usage errors become click usage errors: message on stderr, exit code 2."""

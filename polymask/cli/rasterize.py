@@ -10,6 +10,7 @@ import click
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    apply_config,
     ignore_index_opt,
     labels_opt,
     progress,
@@ -17,11 +18,19 @@ from polymask.cli.options import (
     workers_opt,
 )
 
+CONFIG_KEYS = {
+    "out_dir": "output", "labels_file": "labels", "ignore_index": "ignore_index",
+    "unknown": "unknown", "convention": "convention", "order": "order",
+    "instances_dir": "instances", "overlay_dir": "overlay", "workers": "workers",
+}
+"""Command parameters that [tool.polymask] may set, and their keys there."""
+
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for the class masks (subfolders mirror the inputs).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for the class masks (subfolders mirror the inputs). Required, here "
+                   "or as `output` in [tool.polymask].")
 @labels_opt
 @ignore_index_opt
 @click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
@@ -43,7 +52,8 @@ from polymask.cli.options import (
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
 @workers_opt
-def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
+@click.pass_context
+def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
               instances_dir, overlay_dir, force, check, workers):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
@@ -55,11 +65,16 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
     from polymask.labels import LabelMap
     from polymask.masks import atomic_write, remove_stale_temp
 
+    p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
+    out_dir, labels_file, ignore_index, workers = (
+        p["out_dir"], p["labels_file"], p["ignore_index"], p["workers"])
+    if not out_dir:
+        raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
     out = Path(out_dir)
     with usage_errors():
         files = find_inputs(inputs)
         if labels_file:
-            label_map = LabelMap.from_file(labels_file, ignore_index)
+            label_map = LabelMap.from_spec(labels_file, ignore_index)
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
@@ -67,7 +82,7 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, instances_dir, overlay_dir):
+        for folder in (out, p["instances_dir"], p["overlay_dir"]):
             if folder:
                 remove_stale_temp(folder)
         atomic_write(out / "labels.txt", label_map.to_text().encode())
@@ -75,11 +90,11 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
-        convention=convention,
-        order=order,
-        unknown=unknown,
-        instances_dir=Path(instances_dir) if instances_dir else None,
-        overlay_dir=Path(overlay_dir) if overlay_dir else None,
+        convention=p["convention"],
+        order=p["order"],
+        unknown=p["unknown"],
+        instances_dir=Path(p["instances_dir"]) if p["instances_dir"] else None,
+        overlay_dir=Path(p["overlay_dir"]) if p["overlay_dir"] else None,
         force=force,
         check=check,
     )
