@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -34,6 +34,8 @@ def pmap(
     ``fn`` must be a module-level function so it can be sent to the workers.
     """
     workers = default_workers() if workers is None else workers
+    if isinstance(items, Sized):
+        workers = min(workers, len(items))  # never start processes that would have no work
     if workers <= 1:
         yield from map(fn, items)
         return
