@@ -24,7 +24,7 @@ from polymask.formats import DEFAULT_CONVENTION, InputFile, detect_format, load_
 from polymask.labels import LabelMap, UnknownPolicy
 from polymask.masks import MaskReadError, atomic_write, read_fingerprint, read_mask, write_png
 from polymask.model import ImageAnnotation
-from polymask.parallel import pmap
+from polymask.parallel import RunReport, pmap
 from polymask.raster import Order, burn
 
 Status = Literal["written", "skipped", "ok", "missing", "differs", "failed"]
@@ -63,10 +63,15 @@ class FileOutcome:
 
 
 def rasterize_files(
-    files: Iterable[InputFile], options: RasterizeOptions, workers: int | None = None
+    files: Iterable[InputFile],
+    options: RasterizeOptions,
+    workers: int | None = None,
+    scheduler: str = "processes",
+    report: RunReport | None = None,
 ) -> Iterator[FileOutcome]:
     """Rasterize every file, yielding outcomes as they finish (order not guaranteed)."""
-    yield from pmap(partial(rasterize_file, options=options), files, workers)
+    work = partial(rasterize_file, options=options)
+    yield from pmap(work, files, workers, scheduler=scheduler, report=report)
 
 
 def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
@@ -95,11 +100,16 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     return outcome
 
 
-def collect_labels(files: Iterable[InputFile], fmt: str | None = None, workers: int | None = None):
+def collect_labels(
+    files: Iterable[InputFile],
+    fmt: str | None = None,
+    workers: int | None = None,
+    scheduler: str = "processes",
+):
     """Every label used in the files (for a discovered label map) and the problems met."""
     labels: set[str] = set()
     problems: list[Problem] = []
-    for found, errs in pmap(partial(_labels_of, fmt=fmt), files, workers):
+    for found, errs in pmap(partial(_labels_of, fmt=fmt), files, workers, scheduler=scheduler):
         labels |= found
         problems += errs
     return labels, problems

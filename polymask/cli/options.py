@@ -19,6 +19,23 @@ workers_opt = click.option(
     default=None,
     help="Worker processes (default: all cores).",
 )
+def _check_scheduler(ctx, param, value):
+    from polymask.parallel import check_scheduler
+
+    try:
+        return check_scheduler(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+scheduler_opt = click.option(
+    "--scheduler",
+    default="processes",
+    callback=_check_scheduler,
+    show_default=True,
+    help="Where the work runs: processes (a local pool), threads, serial, dask (a local Dask "
+    "cluster) or the address of a running Dask scheduler (tcp://host:8786).",
+)
 labels_opt = click.option(
     "--labels",
     "labels_file",

@@ -14,6 +14,7 @@ from polymask.cli.options import (
     ignore_index_opt,
     labels_opt,
     progress,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
@@ -52,9 +53,10 @@ CONFIG_KEYS = {
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
 @workers_opt
+@scheduler_opt
 @click.pass_context
 def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
-              instances_dir, overlay_dir, force, check, workers):
+              instances_dir, overlay_dir, force, check, workers, scheduler):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -64,6 +66,7 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
     from polymask.formats import find_inputs
     from polymask.labels import LabelMap
     from polymask.masks import atomic_write, remove_stale_temp
+    from polymask.parallel import RunReport
 
     p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
     out_dir, labels_file, ignore_index, workers = (
@@ -78,7 +81,7 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
-            labels, _ = collect_labels(files, workers=workers)
+            labels, _ = collect_labels(files, workers=workers, scheduler=scheduler)
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,9 +104,10 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
     counts: dict[str, int] = {}
     problems = []
     outcomes = []
-    with progress() as bar:
+    run = RunReport()
+    with progress() as bar, usage_errors():
         task = bar.add_task("rasterize", total=len(files))
-        for outcome in rasterize_files(files, options, workers):
+        for outcome in rasterize_files(files, options, workers, scheduler, run):
             bar.advance(task)
             problems += outcome.problems
             for image in outcome.images:
@@ -116,6 +120,8 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
     for image in sorted(outcomes, key=lambda i: i.key):
         label = image.status if image.status in ("missing", "differs") else "note"
         click.echo(f"{label}: {image.key}: {image.detail}")
+    for line in run.retried:
+        click.echo(f"retried: {line}", err=True)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
     click.echo(f"{len(files)} files: {summary}; {failed_files} files with errors", err=True)
     bad = failed_files or counts.get("missing", 0) or counts.get("differs", 0)

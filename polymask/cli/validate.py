@@ -13,6 +13,7 @@ from polymask.cli.options import (
     ignore_index_opt,
     labels_opt,
     output_format_opt,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
@@ -26,8 +27,10 @@ from polymask.cli.options import (
 @click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
 @workers_opt
+@scheduler_opt
 @click.pass_context
-def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit_zero, workers):
+def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit_zero, workers,
+             scheduler):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -44,7 +47,9 @@ def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit
         files = find_inputs(inputs)
         label_map = LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
         workers = p["workers"]
-    result = validate_files(files, strict=strict, label_map=label_map, workers=workers)
+    with usage_errors():
+        result = validate_files(files, strict=strict, label_map=label_map, workers=workers,
+                                scheduler=scheduler)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":
