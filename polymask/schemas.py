@@ -19,8 +19,15 @@ def _labelme() -> type[BaseModel]:
     return LabelMeFile
 
 
+def _stats_report() -> type[BaseModel]:
+    from polymask.stats import StatsReport
+
+    return StatsReport
+
+
 SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
     "labelme.schema.json": _labelme,
+    "stats-report.schema.json": _stats_report,
 }
 """File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
 
