@@ -14,6 +14,7 @@ the image's non-ignore pixels.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -139,12 +140,41 @@ def annotation_histograms(item: InputFile, options: BurnOptions) -> FileHistogra
 # ---- streaming totals -------------------------------------------------------------------------
 
 
+class ExactSum:
+    """A running sum of floats that does not depend on the order of the terms.
+
+    Workers finish in any order; summing fractions in arrival order would change the last
+    digits from run to run. Shewchuk's exact partials (the algorithm behind ``math.fsum``) keep
+    the sum exact, so the same inputs always give the same report. A handful of floats at most.
+    """
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        i = 0
+        for y in self.partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                self.partials[i] = lo
+                i += 1
+            x = hi
+        self.partials[i:] = [x]
+
+    @property
+    def value(self) -> float:
+        return math.fsum(self.partials)
+
+
 @dataclass
 class ClassTotals:
     pixels: int = 0
     images: int = 0
     image_pixels: int = 0  # non-ignore pixels of the images that contain the class
-    fraction_sum: float = 0.0  # sum over those images of the class's fraction of the image
+    fraction_sum: ExactSum = field(default_factory=ExactSum)  # of its fraction of each image
     instances: int = 0
     areas: Counter = field(default_factory=Counter)  # area -> instances: bounded by image size
 
@@ -174,7 +204,7 @@ class StatsAccumulator:
             t.pixels += n
             t.images += 1
             t.image_pixels += valid
-            t.fraction_sum += n / valid
+            t.fraction_sum.add(n / valid)
         for cls, areas in (hist.object_areas or {}).items():
             if cls == self.ignore_index:
                 continue
@@ -340,7 +370,7 @@ def summarize(
                 pixels=t.pixels,
                 fraction=t.pixels / total if total else 0.0,
                 images=t.images,
-                mean_fraction_where_present=t.fraction_sum / t.images if t.images else None,
+                mean_fraction_where_present=t.fraction_sum.value / t.images if t.images else None,
                 instances=t.instances if acc.with_instances else None,
                 object_area=area,
                 weights=ClassWeights(**{s: float(w[k]) for s, w in weights.items()}),

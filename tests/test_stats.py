@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter
 
 import numpy as np
@@ -17,7 +18,7 @@ from PIL import Image
 from polymask.cli.main import cli
 from polymask.labels import LabelMap
 from polymask.masks import voc_palette, write_png
-from polymask.stats import StatsReport, _counter_median, collect, find_masks, summarize
+from polymask.stats import ExactSum, StatsReport, _counter_median, collect, find_masks, summarize
 
 IGNORE = 255
 
@@ -303,6 +304,17 @@ def _assert_same_pixels(a: StatsReport, b: StatsReport) -> None:
 
 
 # ---- the streaming pieces ---------------------------------------------------------------------
+
+
+@given(st.lists(st.floats(0, 1), max_size=60), st.randoms())
+def test_exact_sum_does_not_depend_on_order(values, rng):
+    forward, shuffled = ExactSum(), ExactSum()
+    for v in values:
+        forward.add(v)
+    rng.shuffle(values)
+    for v in values:
+        shuffled.add(v)
+    assert forward.value == shuffled.value == math.fsum(values)
 
 
 @given(st.lists(st.integers(1, 50), min_size=1, max_size=40))
