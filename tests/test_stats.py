@@ -177,6 +177,11 @@ def test_gates_exit_codes(tmp_path, args, code, words):
     result = _run(tmp_path, "-j", "1", *args)
     assert result.exit_code == code, result.output
     assert words in result.stdout
+    as_json = _run(tmp_path, "-j", "1", "--json", "-", *args)
+    assert as_json.exit_code == code
+    gates = StatsReport.model_validate_json(as_json.stdout).gates
+    assert [g.passed for g in gates] == [code == 0]
+    assert ("FAILED" in as_json.stderr) == (code == 1)
 
 
 def test_require_all_classes_needs_a_label_map(tmp_path):
@@ -196,6 +201,17 @@ def test_bad_mask_is_named_and_others_counted(tmp_path):
     assert str(tmp_path / "broken.png") in result.stderr
     report = StatsReport.model_validate_json(result.stdout)
     assert report.images == 1 and report.files_failed == 2 and report.pixels == 6
+
+
+def test_nothing_to_read_and_two_stdout_reports_are_usage_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _run("--annotations", tmp_path / "empty")
+    assert result.exit_code == 2 and "no annotation files found" in result.output
+    result = _run("--masks", tmp_path / "empty")
+    assert result.exit_code == 2 and "no mask PNGs found" in result.output
+    write_png(tmp_path / "a.png", np.zeros((2, 2), dtype=np.uint8))
+    result = _run(tmp_path / "a.png", "--json", "-", "--csv", "-")
+    assert result.exit_code == 2 and "only one of" in result.output
 
 
 def test_mixed_inputs_need_a_choice(tmp_path):

@@ -111,6 +111,10 @@ def stats(inputs, source, labels_file, ignore_index, unknown, convention, order,
     if "-" not in outputs:
         # a pipe or a CI log has no width: give tables room rather than cut names short
         print_rich(report, Console(width=None if sys.stdout.isatty() else 200))
+    else:  # stdout holds the machine report; a failed gate must still show in the log
+        for g in report.gates:
+            if not g.passed:
+                click.echo(f"FAILED {g.gate}: {g.message}", err=True)
     click.echo(f"{len(files)} files, {report.images} images; {failed} files with errors", err=True)
     gate_failed = any(not g.passed for g in report.gates)
     sys.exit(EXIT_FAILED if gate_failed or failed else EXIT_OK)
@@ -140,10 +144,16 @@ def _judge_source(inputs) -> str:
 
 
 def _find(inputs, source: str):
+    from polymask.errors import UsageError
     from polymask.formats import find_inputs
     from polymask.stats import find_masks
 
-    return find_inputs(inputs) if source == "annotations" else find_masks(inputs)
+    if source == "masks":
+        return find_masks(inputs)
+    files = find_inputs(inputs)
+    if not files:
+        raise UsageError(f"no annotation files found in {', '.join(map(str, inputs))}")
+    return files
 
 
 def _label_map(inputs, source, files, labels_file, ignore_index, workers):
