@@ -20,7 +20,7 @@ def _labelme() -> type[BaseModel]:
 
 
 def _stats_report() -> type[BaseModel]:
-    from polymask.stats import StatsReport
+    from polymask.stats_report import StatsReport
 
     return StatsReport
 

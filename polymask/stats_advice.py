@@ -1,4 +1,4 @@
-"""Advice in plain sentences, drawn from a :class:`~polymask.stats.StatsReport`.
+"""Advice in plain sentences, drawn from a :class:`~polymask.stats_report.StatsReport`.
 
 Each rule is a small function that looks at the numbers and returns sentences (or none), so a
 rule can be read, tested and tuned on its own. The thresholds are named constants below.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from polymask.stats import StatsReport
+    from polymask.stats_report import StatsReport
 
 DOMINANT_FRACTION = 0.9
 """A class with this share of the pixels makes pixel-averaged cross-entropy about that class."""
@@ -50,8 +50,9 @@ def ratio_text(ratio: float) -> str:
 def _no_pixels(report: StatsReport) -> list[str]:
     if report.pixels:
         return []
-    return ["no labelled pixels were found: nothing to learn from; check the inputs and "
-            "--ignore-index"]
+    return [
+        "no labelled pixels were found: nothing to learn from; check the inputs and --ignore-index"
+    ]
 
 
 def _imbalance(report: StatsReport) -> list[str]:
@@ -62,19 +63,27 @@ def _imbalance(report: StatsReport) -> list[str]:
     top = max(present, key=lambda c: c.pixels)
     low = min(present, key=lambda c: c.pixels)
     if top.fraction >= DOMINANT_FRACTION:
-        return [f"{_name(report, top.id)} is {100 * top.fraction:.1f}% of pixels; imbalance "
-                f"{ratio_text(ratio)} — pixel-averaged cross-entropy will be dominated by "
-                f"{_name(report, top.id)}; train with Dice or Dice+CE, or use the weights above"]
+        return [
+            f"{_name(report, top.id)} is {100 * top.fraction:.1f}% of pixels; imbalance "
+            f"{ratio_text(ratio)} — pixel-averaged cross-entropy will be dominated by "
+            f"{_name(report, top.id)}; train with Dice or Dice+CE, or use the weights above"
+        ]
     if ratio >= STRONG_IMBALANCE:
-        return [f"imbalance {ratio_text(ratio)}: {_name(report, low.id)} is "
-                f"{100 * low.fraction:.2g}% of pixels — it barely moves pixel-averaged "
-                "cross-entropy; train with Dice or Dice+CE, or use the weights above"]
+        return [
+            f"imbalance {ratio_text(ratio)}: {_name(report, low.id)} is "
+            f"{100 * low.fraction:.2g}% of pixels — it barely moves pixel-averaged "
+            "cross-entropy; train with Dice or Dice+CE, or use the weights above"
+        ]
     if ratio <= BALANCED:
-        return [f"classes are roughly balanced (imbalance {ratio_text(ratio)}); plain "
-                "cross-entropy is fine"]
-    return [f"imbalance {ratio_text(ratio)} ({_name(report, top.id)} "
-            f"{100 * top.fraction:.1f}% of pixels) — moderate: Dice+CE or weighted "
-            "cross-entropy keeps the small classes in view"]
+        return [
+            f"classes are roughly balanced (imbalance {ratio_text(ratio)}); plain "
+            "cross-entropy is fine"
+        ]
+    return [
+        f"imbalance {ratio_text(ratio)} ({_name(report, top.id)} "
+        f"{100 * top.fraction:.1f}% of pixels) — moderate: Dice+CE or weighted "
+        "cross-entropy keeps the small classes in view"
+    ]
 
 
 def _foreground(report: StatsReport) -> list[str]:
@@ -84,9 +93,11 @@ def _foreground(report: StatsReport) -> list[str]:
         return []
     big = max(fg, key=lambda c: c.pixels)
     small = min(fg, key=lambda c: c.pixels)
-    return [f"among foreground classes {_name(report, big.id)} has {ratio:,.0f}x the pixels of "
-            f"{_name(report, small.id)} — report Dice per class and average over classes "
-            "(macro), not over pixels"]
+    return [
+        f"among foreground classes {_name(report, big.id)} has {ratio:,.0f}x the pixels of "
+        f"{_name(report, small.id)} — report Dice per class and average over classes "
+        "(macro), not over pixels"
+    ]
 
 
 def _absent(report: StatsReport) -> list[str]:
@@ -94,17 +105,24 @@ def _absent(report: StatsReport) -> list[str]:
     if not absent:
         return []
     names = ", ".join(_name(report, i) for i in absent)
-    return [f"{len(absent)} class{'es' if len(absent) > 1 else ''} of the label map never "
-            f"appear{'s' if len(absent) == 1 else ''}: {names} — a model cannot learn "
-            "them from this data; add examples or drop them from the label map"]
+    return [
+        f"{len(absent)} class{'es' if len(absent) > 1 else ''} of the label map never "
+        f"appear{'s' if len(absent) == 1 else ''}: {names} — a model cannot learn "
+        "them from this data; add examples or drop them from the label map"
+    ]
 
 
 def _rare(report: StatsReport) -> list[str]:
     n = report.images
-    rare = [c for c in report.classes
-            if c.id != 0 and 0 < c.images and (c.images < RARE_IMAGES or c.images < RARE_SHARE * n)]
-    hint = ("too few to learn and to validate on; split train/val so each side has some, or "
-            "oversample the images that contain them")
+    rare = [
+        c
+        for c in report.classes
+        if c.id != 0 and 0 < c.images and (c.images < RARE_IMAGES or c.images < RARE_SHARE * n)
+    ]
+    hint = (
+        "too few to learn and to validate on; split train/val so each side has some, or "
+        "oversample the images that contain them"
+    )
     if len(rare) == 1:
         c = rare[0]
         return [f"class {_name(report, c.id)} appears in {c.images} of {n} images — {hint}"]
@@ -118,18 +136,23 @@ def _small(report: StatsReport) -> list[str]:
     out = []
     for c in report.classes:
         if c.object_area is not None and c.object_area.median < SMALL_OBJECT:
-            out.append(f"objects of {_name(report, c.id)} are small (median "
-                       f"{c.object_area.median:,.0f} px, under COCO's 32x32) — their Dice is "
-                       "noisy per image; check the input resolution keeps them visible")
+            out.append(
+                f"objects of {_name(report, c.id)} are small (median "
+                f"{c.object_area.median:,.0f} px, under COCO's 32x32) — their Dice is "
+                "noisy per image; check the input resolution keeps them visible"
+            )
     return out
 
 
 def _unlisted(report: StatsReport) -> list[str]:
     if report.classes_absent is None:
         return []
-    return [f"mask value {c.id} is not in the label map ({c.pixels:,} pixels in {c.images} "
-            "images) — a wrong labels.txt, or pixels that should be --ignore-index"
-            for c in report.classes if not c.in_label_map and c.pixels and c.id != 0]
+    return [
+        f"mask value {c.id} is not in the label map ({c.pixels:,} pixels in {c.images} "
+        "images) — a wrong labels.txt, or pixels that should be --ignore-index"
+        for c in report.classes
+        if not c.in_label_map and c.pixels and c.id != 0
+    ]
 
 
 def _ignore(report: StatsReport) -> list[str]:
@@ -137,6 +160,8 @@ def _ignore(report: StatsReport) -> list[str]:
         return []
     share = report.ignore_pixels / (report.ignore_pixels + report.pixels)
     images = f"{report.ignore_images} image{'s' if report.ignore_images != 1 else ''}"
-    return [f"{100 * share:.1f}% of pixels ({images}) are ignore "
-            f"({report.ignore_index}); they are left out above and must be left out of the loss "
-            f"too (ignore_index={report.ignore_index})"]
+    return [
+        f"{100 * share:.1f}% of pixels ({images}) are ignore "
+        f"({report.ignore_index}); they are left out above and must be left out of the loss "
+        f"too (ignore_index={report.ignore_index})"
+    ]

@@ -18,7 +18,8 @@ from PIL import Image
 from polymask.cli.main import cli
 from polymask.labels import LabelMap
 from polymask.masks import voc_palette, write_png
-from polymask.stats import ExactSum, StatsReport, _counter_median, collect, find_masks, summarize
+from polymask.stats import ExactSum, _counter_median, collect, find_masks, summarize
+from polymask.stats_report import StatsReport
 
 IGNORE = 255
 
@@ -82,6 +83,16 @@ def test_counts_equal_brute_force_unique(tmp_path):
     assert report.imbalance_ratio == pytest.approx(counts.max() / counts.min())
 
 
+def test_sixteen_bit_masks(tmp_path):
+    m = np.zeros((4, 5), dtype=np.uint16)
+    m[0, :3] = 300
+    m[3, 4] = 1000
+    write_png(tmp_path / "wide.png", m, palette=False)
+    report = _report(tmp_path)
+    assert [(c.id, c.pixels) for c in report.classes] == [(0, 16), (300, 3), (1000, 1)]
+    assert len(report.weight_vectors["inverse_frequency"]) == 1001
+
+
 def test_parallel_workers_give_the_same_report(tmp_path):
     _random_masks(tmp_path, seed=3, n=9)
     serial = _run(tmp_path, "--json", "-", "-j", "1")
@@ -98,11 +109,13 @@ def test_tiny_case_weights_by_hand(tmp_path):
     r = _report(tmp_path)
     w = {c.name: c.weights for c in r.classes}
     # pixels 6, 3, 1, 0 -> inverse frequency 1/3, 2/3, 2, 0 (mean 1 over present)
-    assert [w[n].inverse_frequency for n in ("_background_", "road", "car", "bike")] == \
-        pytest.approx([1 / 3, 2 / 3, 2, 0])
+    assert [
+        w[n].inverse_frequency for n in ("_background_", "road", "car", "bike")
+    ] == pytest.approx([1 / 3, 2 / 3, 2, 0])
     # freq 6/10, 3/10, 1/5 (car's only image has 5 px): median 0.3 -> 0.5, 1, 1.5
-    assert [w[n].median_frequency for n in ("_background_", "road", "car")] == \
-        pytest.approx([0.5, 1, 1.5])
+    assert [w[n].median_frequency for n in ("_background_", "road", "car")] == pytest.approx(
+        [0.5, 1, 1.5]
+    )
     assert r.weight_vectors["generalized_dice"] == pytest.approx([3 / 41, 12 / 41, 108 / 41, 0])
     assert r.classes_absent == [3]
     assert r.imbalance_ratio == 6 and r.imbalance_ratio_foreground == 3
@@ -113,8 +126,17 @@ def test_json_is_strict_and_csv_markdown_agree(tmp_path):
     write_png(tmp_path / "a.png", np.zeros((4, 4), dtype=np.uint8))
     (tmp_path / "labels.txt").write_text("_background_\nrare\n")
     out = tmp_path / "out"
-    result = _run(tmp_path, "--json", out / "r.json", "--csv", out / "r.csv",
-                  "--markdown", out / "r.md", "-j", "1")
+    result = _run(
+        tmp_path,
+        "--json",
+        out / "r.json",
+        "--csv",
+        out / "r.csv",
+        "--markdown",
+        out / "r.md",
+        "-j",
+        "1",
+    )
     assert result.exit_code == 0, result.output
 
     def no_constants(name):
@@ -128,7 +150,9 @@ def test_json_is_strict_and_csv_markdown_agree(tmp_path):
 
     rows = list(csv.DictReader(io.StringIO((out / "r.csv").read_text())))
     assert [(r["id"], r["name"], r["pixels"]) for r in rows] == [
-        ("0", "_background_", "16"), ("1", "rare", "0")]
+        ("0", "_background_", "16"),
+        ("1", "rare", "0"),
+    ]
     md = (out / "r.md").read_text()
     assert "| 1 | rare | 0 |" in md
     assert "| 0 | _background_ | 16 |" in md
@@ -228,33 +252,53 @@ def test_mixed_inputs_need_a_choice(tmp_path):
 
 
 def _labelme(path, shapes, w=40, h=30):
-    doc = {"version": "5.4.1", "flags": {}, "imagePath": path.with_suffix(".jpg").name,
-           "imageData": None, "imageWidth": w, "imageHeight": h,
-           "shapes": [{"label": lab, "points": pts, "group_id": g, "shape_type": kind,
-                       "flags": {}} for lab, kind, pts, g in shapes]}
+    doc = {
+        "version": "5.4.1",
+        "flags": {},
+        "imagePath": path.with_suffix(".jpg").name,
+        "imageData": None,
+        "imageWidth": w,
+        "imageHeight": h,
+        "shapes": [
+            {"label": lab, "points": pts, "group_id": g, "shape_type": kind, "flags": {}}
+            for lab, kind, pts, g in shapes
+        ],
+    }
     path.write_text(json.dumps(doc))
 
 
 def _build_annotations(folder):
     folder.mkdir()
-    _labelme(folder / "a.json", [
-        ("cat", "rectangle", [[2, 2], [11, 9]], None),
-        ("cat", "polygon", [[20, 3], [30, 3], [25, 12]], None),
-        ("dog", "rectangle", [[5, 15], [35, 28]], None),
-        ("cat", "rectangle", [[8, 18], [12, 22]], None),  # on top of the dog
-    ])
-    _labelme(folder / "b.json", [
-        ("dog", "polygon", [[1, 1], [20, 1], [20, 10], [1, 10]], 7),
-        ("dog", "rectangle", [[25, 20], [30, 25]], 7),  # same group: one object
-        ("__ignore__", "rectangle", [[0, 26], [39, 29]], None),
-    ], w=40, h=30)
+    _labelme(
+        folder / "a.json",
+        [
+            ("cat", "rectangle", [[2, 2], [11, 9]], None),
+            ("cat", "polygon", [[20, 3], [30, 3], [25, 12]], None),
+            ("dog", "rectangle", [[5, 15], [35, 28]], None),
+            ("cat", "rectangle", [[8, 18], [12, 22]], None),  # on top of the dog
+        ],
+    )
+    _labelme(
+        folder / "b.json",
+        [
+            ("dog", "polygon", [[1, 1], [20, 1], [20, 10], [1, 10]], 7),
+            ("dog", "rectangle", [[25, 20], [30, 25]], 7),  # same group: one object
+            ("__ignore__", "rectangle", [[0, 26], [39, 29]], None),
+        ],
+        w=40,
+        h=30,
+    )
 
 
 def test_annotations_and_written_masks_agree(tmp_path):
     _build_annotations(tmp_path / "ann")
     masks = tmp_path / "masks"
-    assert CliRunner().invoke(cli, ["rasterize", str(tmp_path / "ann"), "-o", str(masks),
-                                    "-j", "1"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(cli, ["rasterize", str(tmp_path / "ann"), "-o", str(masks), "-j", "1"])
+        .exit_code
+        == 0
+    )
     from_ann = _report(tmp_path / "ann")
     from_masks = _report(masks)
     assert from_ann.source == "annotations" and from_masks.source == "masks"
@@ -265,8 +309,20 @@ def test_annotations_and_written_masks_agree(tmp_path):
     assert objects["dog"][0] == 2  # one in a.json, one grouped object of two shapes in b.json
     # objects measured on the instance masks rasterize writes agree with the stats
     inst = tmp_path / "inst"
-    CliRunner().invoke(cli, ["rasterize", str(tmp_path / "ann"), "-o", str(masks), "--force",
-                             "--instances", str(inst), "-j", "1"])
+    CliRunner().invoke(
+        cli,
+        [
+            "rasterize",
+            str(tmp_path / "ann"),
+            "-o",
+            str(masks),
+            "--force",
+            "--instances",
+            str(inst),
+            "-j",
+            "1",
+        ],
+    )
     areas: dict[str, list[int]] = {}
     names = LabelMap.from_file(masks / "labels.txt").names
     for stem in ("a", "b"):
@@ -284,8 +340,19 @@ def test_annotations_and_written_masks_agree(tmp_path):
 def test_conformance_annotations_and_masks_agree(conformance, tmp_path):
     root = conformance / "labelme"
     masks = tmp_path / "masks"
-    result = CliRunner().invoke(cli, ["rasterize", str(root / "annotations"), "-o", str(masks),
-                                      "--labels", str(root / "labels.txt"), "-j", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rasterize",
+            str(root / "annotations"),
+            "-o",
+            str(masks),
+            "--labels",
+            str(root / "labels.txt"),
+            "-j",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     from_ann = _report(root / "annotations", "--labels", root / "labels.txt")
     from_masks = _report(masks)  # names from the labels.txt rasterize wrote
@@ -313,8 +380,9 @@ def _assert_same_pixels(a: StatsReport, b: StatsReport) -> None:
     assert a.images == b.images
     assert a.image_sizes == b.image_sizes
     assert a.ignore_pixels == b.ignore_pixels
-    assert [(c.id, c.name, c.pixels, c.images) for c in a.classes] == \
-        [(c.id, c.name, c.pixels, c.images) for c in b.classes]
+    assert [(c.id, c.name, c.pixels, c.images) for c in a.classes] == [
+        (c.id, c.name, c.pixels, c.images) for c in b.classes
+    ]
     assert a.weight_vectors == b.weight_vectors
     assert a.imbalance_ratio == b.imbalance_ratio
 

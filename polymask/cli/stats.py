@@ -21,44 +21,108 @@ ANNOTATION_SUFFIXES = {".json"}
 
 
 def _output(flag: str, dest: str, what: str):
-    return click.option(flag, dest, type=click.Path(dir_okay=False, allow_dash=True),
-                        help=f"Write the report as {what} to this file ('-': stdout, no table).")
+    return click.option(
+        flag,
+        dest,
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help=f"Write the report as {what} to this file ('-': stdout, no table).",
+    )
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--masks", "source", flag_value="masks",
-              help="Read INPUTS as class-index mask PNGs (default: judged from the files).")
-@click.option("--annotations", "source", flag_value="annotations",
-              help="Read INPUTS as annotation files (rasterized in memory, nothing written).")
+@click.option(
+    "--masks",
+    "source",
+    flag_value="masks",
+    help="Read INPUTS as class-index mask PNGs (default: judged from the files).",
+)
+@click.option(
+    "--annotations",
+    "source",
+    flag_value="annotations",
+    help="Read INPUTS as annotation files (rasterized in memory, nothing written).",
+)
 @labels_opt
 @ignore_index_opt
-@click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
-              show_default=True,
-              help="Annotations: a label missing from --labels is an error, left out, or ignore.")
-@click.option("--convention", type=click.Choice(["center", "labelme"]), default=None,
-              help="Annotations: pixel rule (default: the format's own, as rasterize).")
-@click.option("--order", type=click.Choice(["file", "area", "z"]), default="file",
-              show_default=True, help="Annotations: overlap order, as rasterize.")
-@click.option("--beta", type=click.FloatRange(0, 1, max_open=True), default=0.9999,
-              show_default=True, help="Beta of the effective-number weights (Cui et al. 2019).")
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "ignore", "void"]),
+    default="error",
+    show_default=True,
+    help="Annotations: a label missing from --labels is an error, left out, or ignore.",
+)
+@click.option(
+    "--convention",
+    type=click.Choice(["center", "labelme"]),
+    default=None,
+    help="Annotations: pixel rule (default: the format's own, as rasterize).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["file", "area", "z"]),
+    default="file",
+    show_default=True,
+    help="Annotations: overlap order, as rasterize.",
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.9999,
+    show_default=True,
+    help="Beta of the effective-number weights (Cui et al. 2019).",
+)
 @_output("--json", "json_out", "JSON (schemas/stats-report.schema.json)")
 @_output("--csv", "csv_out", "CSV, one row per class")
 @_output("--markdown", "markdown_out", "Markdown")
-@click.option("--plot", type=click.Path(dir_okay=False),
-              help="Write a PNG bar chart of pixels per class on a log scale.")
-@click.option("--max-imbalance", type=click.FloatRange(min=1), default=None,
-              help="Gate: exit 1 when largest/smallest class pixels (all classes) exceeds R.")
-@click.option("--max-foreground-imbalance", type=click.FloatRange(min=1), default=None,
-              help="Gate: the same ratio without background (class 0).")
-@click.option("--min-images-per-class", type=click.IntRange(min=1), default=None,
-              help="Gate: exit 1 when a class appears in fewer than N images.")
-@click.option("--require-all-classes", is_flag=True,
-              help="Gate: exit 1 when a class of the label map never appears.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG bar chart of pixels per class on a log scale.",
+)
+@click.option(
+    "--max-imbalance",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Gate: exit 1 when largest/smallest class pixels (all classes) exceeds R.",
+)
+@click.option(
+    "--max-foreground-imbalance",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Gate: the same ratio without background (class 0).",
+)
+@click.option(
+    "--min-images-per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Gate: exit 1 when a class appears in fewer than N images.",
+)
+@click.option(
+    "--require-all-classes",
+    is_flag=True,
+    help="Gate: exit 1 when a class of the label map never appears.",
+)
 @workers_opt
-def stats(inputs, source, labels_file, ignore_index, unknown, convention, order, beta,
-          json_out, csv_out, markdown_out, plot, max_imbalance, max_foreground_imbalance,
-          min_images_per_class, require_all_classes, workers):
+def stats(
+    inputs,
+    source,
+    labels_file,
+    ignore_index,
+    unknown,
+    convention,
+    order,
+    beta,
+    json_out,
+    csv_out,
+    markdown_out,
+    plot,
+    max_imbalance,
+    max_foreground_imbalance,
+    min_images_per_class,
+    require_all_classes,
+    workers,
+):
     """Class frequencies and imbalance of a dataset, with class weights and advice.
 
     INPUTS are folders of class-index mask PNGs (MASKS_DIR, e.g. what rasterize wrote), or
@@ -71,7 +135,8 @@ def stats(inputs, source, labels_file, ignore_index, unknown, convention, order,
 
     from polymask.masks import atomic_write
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
-    from polymask.stats import BurnOptions, Gates, check_gates, collect, summarize
+    from polymask.stats import BurnOptions, collect, summarize
+    from polymask.stats_report import Gates, check_gates
 
     outputs = [o for o in (json_out, csv_out, markdown_out) if o]
     if outputs.count("-") > 1:
@@ -81,20 +146,25 @@ def stats(inputs, source, labels_file, ignore_index, unknown, convention, order,
         files = _find(inputs, source)
         label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers)
         if require_all_classes and label_map is None:
-            raise click.UsageError("--require-all-classes needs a label map: pass --labels or "
-                                   "put labels.txt in MASKS_DIR")
+            raise click.UsageError(
+                "--require-all-classes needs a label map: pass --labels or "
+                "put labels.txt in MASKS_DIR"
+            )
         options = None
         if source == "annotations":
             options = BurnOptions(label_map, convention, order, unknown)
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(files))
-            acc, problems, failed = collect(files, source, ignore_index, options, workers,
-                                            on_file=lambda: bar.advance(task))
+            acc, problems, failed = collect(
+                files, source, ignore_index, options, workers, on_file=lambda: bar.advance(task)
+            )
     for p in problems:
         click.echo(str(p), err=True)
     report = summarize(acc, label_map, source, beta, problems, failed)
-    report.gates = check_gates(report, Gates(max_imbalance, max_foreground_imbalance,
-                                             min_images_per_class, require_all_classes))
+    report.gates = check_gates(
+        report,
+        Gates(max_imbalance, max_foreground_imbalance, min_images_per_class, require_all_classes),
+    )
 
     renderers = ((json_out, render_json), (csv_out, render_csv), (markdown_out, render_markdown))
     for target, render in renderers:
@@ -105,9 +175,14 @@ def stats(inputs, source, labels_file, ignore_index, unknown, convention, order,
     if plot:
         from polymask.visualize import frequency_chart
 
-        atomic_write(plot, frequency_chart([c.id for c in report.classes],
-                                           [c.name or "" for c in report.classes],
-                                           [c.pixels for c in report.classes]))
+        atomic_write(
+            plot,
+            frequency_chart(
+                [c.id for c in report.classes],
+                [c.name or "" for c in report.classes],
+                [c.pixels for c in report.classes],
+            ),
+        )
     if "-" not in outputs:
         # a pipe or a CI log has no width: give tables room rather than cut names short
         print_rich(report, Console(width=None if sys.stdout.isatty() else 200))
@@ -138,8 +213,7 @@ def _judge_source(inputs) -> str:
         else:
             raise UsageError(f"{item}: neither mask PNGs nor annotation files found")
     if len(kinds) > 1:
-        raise UsageError("inputs mix mask PNGs and annotation files: pass --masks or "
-                         "--annotations")
+        raise UsageError("inputs mix mask PNGs and annotation files: pass --masks or --annotations")
     return kinds.pop()
 
 
