@@ -268,7 +268,7 @@ def summarize(
     from polymask.stats_advice import advice
 
     names = label_map.names if label_map is not None else {}
-    ids = sorted(set(names) | set(acc.classes) - {acc.ignore_index})
+    ids = sorted(set(names) | (set(acc.classes) - {acc.ignore_index}))
     totals = [acc.classes.get(i, ClassTotals()) for i in ids]
     pixels = np.array([t.pixels for t in totals], dtype=np.int64)
     image_pixels = np.array([t.image_pixels for t in totals], dtype=np.int64)
@@ -328,7 +328,7 @@ def summarize(
         weight_vectors=vectors,
         advice=[],
         problems=[
-            ProblemEntry(file=p.file, message=p.message, path=p.path, line=p.line)
+            ProblemEntry(file=p.file, message=p.message, path=p.path, line=p.line, code=p.code)
             for p in problems or []
         ],
     )

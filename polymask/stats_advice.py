@@ -22,6 +22,8 @@ BALANCED = 3.0
 RARE_IMAGES = 5
 RARE_SHARE = 0.01
 """A class in fewer than RARE_IMAGES images, or in less than RARE_SHARE of them, is rare."""
+SATURATED = 5.0
+"""``n (1 - beta)`` above which ``beta**n`` < 1%: the effective number no longer grows with n."""
 SMALL_OBJECT = 32 * 32
 """Median object area (pixels) below which objects are small: COCO's 'small' threshold."""
 
@@ -29,7 +31,18 @@ SMALL_OBJECT = 32 * 32
 def advice(report: StatsReport) -> list[str]:
     """Every sentence the rules produce, most consequential first."""
     out: list[str] = []
-    for rule in (_no_pixels, _imbalance, _foreground, _absent, _rare, _small, _unlisted, _ignore):
+    rules = (
+        _no_pixels,
+        _imbalance,
+        _foreground,
+        _absent,
+        _rare,
+        _small,
+        _unlisted,
+        _ignore,
+        _saturated_beta,
+    )
+    for rule in rules:
         out += rule(report)
     return out
 
@@ -125,7 +138,9 @@ def _rare(report: StatsReport) -> list[str]:
     )
     if len(rare) == 1:
         c = rare[0]
-        return [f"class {_name(report, c.id)} appears in {c.images} of {n} images — {hint}"]
+        who = _name(report, c.id)
+        who = f"class {who}" if who.startswith("'") else who  # never "class class 7"
+        return [f"{who} appears in {c.images} of {n} images — {hint}"]
     if rare:
         listed = ", ".join(f"{_name(report, c.id)} ({c.images})" for c in rare)
         return [f"{len(rare)} classes appear in only a few of the {n} images: {listed} — {hint}"]
@@ -164,4 +179,18 @@ def _ignore(report: StatsReport) -> list[str]:
         f"{100 * share:.1f}% of pixels ({images}) are ignore "
         f"({report.ignore_index}); they are left out above and must be left out of the loss "
         f"too (ignore_index={report.ignore_index})"
+    ]
+
+
+def _saturated_beta(report: StatsReport) -> list[str]:
+    """With every class past saturation the effective-number weights are all about 1."""
+    beta = report.effective_number_beta
+    present = [c.pixels for c in report.classes if c.pixels]
+    if len(present) < 2 or min(present) * (1 - beta) < SATURATED:
+        return []
+    suggestion = 1 - 1 / sorted(present)[len(present) // 2]
+    return [
+        f"effective-number weights are all close to 1 at beta {beta:g}: every class has "
+        f"over {SATURATED / (1 - beta):,.0f} pixels; for re-weighting pass a beta nearer 1, "
+        f"e.g. --beta {suggestion:.10g} (1 - 1/median class pixels)"
     ]

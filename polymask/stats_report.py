@@ -60,10 +60,13 @@ class GateResult(BaseModel):
 
 
 class ProblemEntry(BaseModel):
+    """An input that could not be counted (the other files were)."""
+
     file: str
     message: str
     path: str = ""
     line: int | None = None
+    code: str = "PM000"
 
 
 class StatsReport(BaseModel):

@@ -18,7 +18,15 @@ from PIL import Image
 from polymask.cli.main import cli
 from polymask.labels import LabelMap
 from polymask.masks import voc_palette, write_png
-from polymask.stats import ExactSum, _counter_median, collect, find_masks, summarize
+from polymask.stats import (
+    ExactSum,
+    StatsAccumulator,
+    _counter_median,
+    collect,
+    find_masks,
+    histogram,
+    summarize,
+)
 from polymask.stats_report import StatsReport
 
 IGNORE = 255
@@ -414,3 +422,34 @@ def test_collect_library_api(tmp_path):
     report = summarize(acc, None, "masks")
     assert report.images == len(masks)
     assert report.pixels == sum(int(np.count_nonzero(m != IGNORE)) for m in masks)
+
+
+def _report_of(*class_maps, labels=None, beta=0.9999):
+    acc = StatsAccumulator(IGNORE, with_instances=False)
+    for m in class_maps:
+        acc.add(histogram(m))
+    return summarize(acc, labels, "masks", beta=beta)
+
+
+def test_advice_follows_the_numbers():
+    m = np.zeros((100, 100), dtype=np.uint8)
+    m[:2, :2] = 1  # 4 px of class 1 in one of 10 images: bg 99.96%
+    r = _report_of(
+        m,
+        *[np.zeros((100, 100), np.uint8)] * 9,
+        labels=LabelMap.from_names(["_background_", "bicycle"]),
+    )
+    assert r.advice[0].startswith("background is 100.0% of pixels; imbalance 1:24,999 — ")
+    assert "class 'bicycle' appears in 1 of 10 images" in r.advice[1]
+    assert not any("effective-number" in a for a in r.advice)
+
+    half = np.zeros((400, 400), dtype=np.uint8)
+    half[:200] = 1  # 80,000 px each: balanced, and past saturation at beta 0.9999
+    r = _report_of(half)
+    assert (
+        r.advice[0] == "classes are roughly balanced (imbalance 1:1.0); plain cross-entropy is fine"
+    )
+    assert any("effective-number weights are all close to 1" in a for a in r.advice)
+    assert "class 1 appears in 1 of 1 images" in r.advice[1]
+    rest = [a for a in r.advice if "effective-number" not in a]
+    assert _report_of(half, beta=1 - 1e-7).advice == rest
