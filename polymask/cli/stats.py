@@ -68,6 +68,7 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--beta",
     type=click.FloatRange(0, 1, max_open=True),
+    metavar="BETA",
     default=0.9999,
     show_default=True,
     help="Beta of the effective-number weights (Cui et al. 2019).",
@@ -83,18 +84,21 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--max-imbalance",
     type=click.FloatRange(min=1),
+    metavar="R",
     default=None,
     help="Gate: exit 1 when largest/smallest class pixels (all classes) exceeds R.",
 )
 @click.option(
     "--max-foreground-imbalance",
     type=click.FloatRange(min=1),
+    metavar="R",
     default=None,
     help="Gate: the same ratio without background (class 0).",
 )
 @click.option(
     "--min-images-per-class",
     type=click.IntRange(min=1),
+    metavar="N",
     default=None,
     help="Gate: exit 1 when a class appears in fewer than N images.",
 )
