@@ -226,6 +226,7 @@ def collect(
     options: BurnOptions | None = None,
     workers: int | None = None,
     on_file=None,
+    scheduler: str = "processes",
 ) -> tuple[StatsAccumulator, list[Problem], int]:
     """Stream every file through the workers into one accumulator.
 
@@ -241,7 +242,7 @@ def collect(
     acc = StatsAccumulator(ignore_index, with_instances=source == "annotations")
     problems: list[Problem] = []
     failed = 0
-    for result in pmap(worker, files, workers):
+    for result in pmap(worker, files, workers, scheduler=scheduler):
         for hist in result.images:
             acc.add(hist)
         if result.problems:

@@ -97,3 +97,12 @@ def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset
     assert report.retried, "the chunk on the killed worker ran again and is reported"
     run(tmp_path / "serial", "serial")
     assert tree(tmp_path / "dask") == tree(tmp_path / "serial")
+
+
+def test_stats_on_a_running_cluster_equals_local(dataset, tmp_path, cluster):
+    runner = CliRunner()
+    local = runner.invoke(cli, ["stats", str(dataset), "--json", "-", "--scheduler", "serial"])
+    remote = runner.invoke(cli, ["stats", str(dataset), "--json", "-",
+                                 "--scheduler", cluster.scheduler_address])
+    assert local.exit_code == remote.exit_code == 0, remote.output
+    assert local.stdout == remote.stdout and '"images": 24' in local.stdout

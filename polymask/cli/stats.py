@@ -14,6 +14,7 @@ from polymask.cli.options import (
     labels_opt,
     progress,
     usage_errors,
+    scheduler_opt,
     workers_opt,
 )
 
@@ -108,6 +109,7 @@ def _output(flag: str, dest: str, what: str):
     help="Gate: exit 1 when a class of the label map never appears.",
 )
 @workers_opt
+@scheduler_opt
 def stats(
     inputs,
     source,
@@ -126,6 +128,7 @@ def stats(
     min_images_per_class,
     require_all_classes,
     workers,
+    scheduler,
 ):
     """Class frequencies and imbalance of a dataset, with class weights and advice.
 
@@ -148,7 +151,8 @@ def stats(
     with usage_errors():
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
-        label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers)
+        label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers,
+                               scheduler)
         if require_all_classes and label_map is None:
             raise click.UsageError(
                 "--require-all-classes needs a label map: pass --labels or "
@@ -160,7 +164,8 @@ def stats(
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(files))
             acc, problems, failed = collect(
-                files, source, ignore_index, options, workers, on_file=lambda: bar.advance(task)
+                files, source, ignore_index, options, workers,
+                on_file=lambda: bar.advance(task), scheduler=scheduler,
             )
     for p in problems:
         click.echo(str(p), err=True)
@@ -234,7 +239,7 @@ def _find(inputs, source: str):
     return files
 
 
-def _label_map(inputs, source, files, labels_file, ignore_index, workers):
+def _label_map(inputs, source, files, labels_file, ignore_index, workers, scheduler):
     """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
     from polymask.convert import collect_labels
     from polymask.labels import LabelMap
@@ -247,5 +252,5 @@ def _label_map(inputs, source, files, labels_file, ignore_index, workers):
             if candidate.is_file():
                 return LabelMap.from_file(candidate, ignore_index)
         return None
-    labels, _ = collect_labels(files, workers=workers)
+    labels, _ = collect_labels(files, workers=workers, scheduler=scheduler)
     return LabelMap.discover(labels, ignore_index)
