@@ -16,6 +16,7 @@ from typing import Any
 
 from polymask.errors import UsageError
 
+
 def _run_chunk(index: int, chunk: list, fn: Callable, topic: str) -> list:
     from distributed import get_worker
 

@@ -39,6 +39,7 @@ from polymask.stats_report import (
     Source,
     StatsReport,
 )
+from polymask.storage import as_path
 
 # ---- per-image work (in workers) --------------------------------------------------------------
 
@@ -86,7 +87,7 @@ def find_masks(inputs: Iterable[str | Path]) -> list[InputFile]:
     """Mask PNGs named or found (recursively) below the given folders, sorted."""
     found: dict[Path, InputFile] = {}
     for item in inputs:
-        p = Path(item)
+        p = as_path(item)
         if p.is_dir():
             for f in sorted(p.rglob("*.png")):
                 if f.is_file():

@@ -12,6 +12,24 @@ from polymask.errors import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+
+class PathOrURL(click.ParamType):
+    """A local path, checked like ``click.Path``, or an fsspec URL, passed on as it is."""
+
+    name = "path"
+
+    def __init__(self, **path_kwargs):
+        self.local = click.Path(**path_kwargs)
+
+    def convert(self, value, param, ctx):
+        from polymask.storage import is_url
+
+        return value if is_url(value) else self.local.convert(value, param, ctx)
+
+
+INPUT_PATH = PathOrURL(exists=True)
+OUTPUT_DIR = PathOrURL(file_okay=False)
+
 workers_opt = click.option(
     "--workers",
     "-j",
@@ -39,7 +57,7 @@ scheduler_opt = click.option(
 labels_opt = click.option(
     "--labels",
     "labels_file",
-    type=click.Path(exists=True, dir_okay=False),
+    type=PathOrURL(exists=True, dir_okay=False),
     help="labels.txt: one class name a line; __ignore__ and _background_ as in LabelMe.",
 )
 ignore_index_opt = click.option(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
+    OUTPUT_DIR,
     apply_config,
     ignore_index_opt,
     labels_opt,
@@ -28,8 +29,8 @@ CONFIG_KEYS = {
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
+@click.option("-o", "--output", "out_dir", type=OUTPUT_DIR,
               help="Folder for the class masks (subfolders mirror the inputs). Required, here "
                    "or as `output` in [tool.polymask].")
 @labels_opt
@@ -44,9 +45,9 @@ CONFIG_KEYS = {
               show_default=True,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
                    "stay visible (area), or the format's stacking order (z).")
-@click.option("--instances", "instances_dir", type=click.Path(file_okay=False),
+@click.option("--instances", "instances_dir", type=OUTPUT_DIR,
               help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
-@click.option("--overlay", "overlay_dir", type=click.Path(file_okay=False),
+@click.option("--overlay", "overlay_dir", type=OUTPUT_DIR,
               help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.")
 @click.option("--force", is_flag=True, help="Rewrite masks that are already up to date.")
 @click.option("--check", is_flag=True,
@@ -65,15 +66,15 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
     from polymask.convert import RasterizeOptions, collect_labels, rasterize_files
     from polymask.formats import find_inputs
     from polymask.labels import LabelMap
-    from polymask.masks import atomic_write, remove_stale_temp
     from polymask.parallel import RunReport
+    from polymask.storage import as_path, atomic_write, remove_stale_temp
 
     p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
     out_dir, labels_file, ignore_index, workers = (
         p["out_dir"], p["labels_file"], p["ignore_index"], p["workers"])
     if not out_dir:
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
-    out = Path(out_dir)
+    out = as_path(out_dir)
     with usage_errors():
         files = find_inputs(inputs)
         if labels_file:
@@ -96,8 +97,8 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
         convention=p["convention"],
         order=p["order"],
         unknown=p["unknown"],
-        instances_dir=Path(p["instances_dir"]) if p["instances_dir"] else None,
-        overlay_dir=Path(p["overlay_dir"]) if p["overlay_dir"] else None,
+        instances_dir=as_path(p["instances_dir"]) if p["instances_dir"] else None,
+        overlay_dir=as_path(p["overlay_dir"]) if p["overlay_dir"] else None,
         force=force,
         check=check,
     )

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
     ignore_index_opt,
     labels_opt,
     progress,
-    usage_errors,
     scheduler_opt,
+    usage_errors,
     workers_opt,
 )
 
@@ -31,7 +31,7 @@ def _output(flag: str, dest: str, what: str):
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
 @click.option(
     "--masks",
     "source",
@@ -140,10 +140,10 @@ def stats(
     """
     from rich.console import Console
 
-    from polymask.masks import atomic_write
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
     from polymask.stats import BurnOptions, collect, summarize
     from polymask.stats_report import Gates, check_gates
+    from polymask.storage import atomic_write
 
     outputs = [o for o in (json_out, csv_out, markdown_out) if o]
     if outputs.count("-") > 1:
@@ -207,10 +207,11 @@ def stats(
 def _judge_source(inputs) -> str:
     """Masks when every input is a PNG file or a folder with PNGs and no annotation files."""
     from polymask.errors import UsageError
+    from polymask.storage import as_path
 
     kinds = set()
     for item in inputs:
-        p = Path(item)
+        p = as_path(item)
         if p.is_file():
             kinds.add("masks" if p.suffix.lower() == ".png" else "annotations")
             continue
@@ -243,12 +244,13 @@ def _label_map(inputs, source, files, labels_file, ignore_index, workers, schedu
     """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
     from polymask.convert import collect_labels
     from polymask.labels import LabelMap
+    from polymask.storage import as_path
 
     if labels_file:
         return LabelMap.from_file(labels_file, ignore_index)
     if source == "masks":
         for item in inputs:
-            candidate = Path(item) / "labels.txt"
+            candidate = as_path(item) / "labels.txt"
             if candidate.is_file():
                 return LabelMap.from_file(candidate, ignore_index)
         return None

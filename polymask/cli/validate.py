@@ -9,6 +9,7 @@ import click
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
     apply_config,
     ignore_index_opt,
     labels_opt,
@@ -20,7 +21,7 @@ from polymask.cli.options import (
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
 @output_format_opt
 @labels_opt
 @ignore_index_opt
