@@ -19,8 +19,15 @@ def _labelme() -> type[BaseModel]:
     return LabelMeFile
 
 
+def _score_report() -> type[BaseModel]:
+    from polymask.score_report import ScoreReport
+
+    return ScoreReport
+
+
 SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
     "labelme.schema.json": _labelme,
+    "score-report.schema.json": _score_report,
 }
 """File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
 
