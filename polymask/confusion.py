@@ -144,6 +144,8 @@ def _numpy_band(labels: np.ndarray, d: int) -> np.ndarray:
 
 
 def _numpy_band_counts(gt, pred, c, ignore_index, boundary):
+    if gt.size == 0:
+        return (np.zeros(c, np.int64),) * 3
     d = band_width(boundary, gt.shape)
     gt_band, pred_band = _numpy_band(gt, d), _numpy_band(pred, d)
     valid = gt != ignore_index if ignore_index is not None else np.ones(gt.shape, bool)
@@ -206,6 +208,8 @@ def _torch_band(labels, d: int, torch):
 
 
 def _torch_band_counts(gt, pred, c, ignore_index, boundary, torch, device):
+    if gt.size == 0:
+        return (torch.zeros(c, dtype=torch.int64, device=device),) * 3
     d = band_width(boundary, gt.shape)
     g = _as_torch(gt, torch, device).long()
     p = _as_torch(pred, torch, device).long()
