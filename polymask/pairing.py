@@ -27,7 +27,8 @@ class MaskPair:
 @dataclass
 class Pairing:
     pairs: list[MaskPair] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: dict[str, Path] = field(default_factory=dict)
+    """Ground truth without a prediction: key -> ground-truth file."""
     extra: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -65,6 +66,6 @@ def pair_folders(preds: str | Path, gt: str | Path) -> Pairing:
         if key in pred_files:
             result.pairs.append(MaskPair(key, gt_path, pred_files[key]))
         else:
-            result.missing.append(key)
+            result.missing[key] = gt_path
     result.extra = sorted(set(pred_files) - set(gt_files))
     return result

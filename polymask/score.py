@@ -11,8 +11,8 @@ when a run starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -221,14 +221,14 @@ def score_folders(
     preds: str | Path,
     gt: str | Path,
     options: ScoreOptions | None = None,
-    on_pair: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     **kwargs,
 ) -> ScoreResult:
     """Score every prediction in ``preds`` against its ground truth in ``gt``.
 
     Options come as a :class:`ScoreOptions` or as its fields by keyword
-    (``score_folders(p, g, empty="one", device="cpu")``). ``on_pair(total)`` is called once with
-    the number of pairs and then with 0 after each pair, to drive a progress bar.
+    (``score_folders(p, g, empty="one", device="cpu")``). ``on_progress(done, total)`` is called
+    after each pair, to drive a progress bar.
     Problems with files (unreadable, sizes differ, values outside the label map) are collected
     in the report; the other files are scored.
     """
@@ -255,44 +255,24 @@ def score_folders(
         num_classes = None
     work = list(pairing.pairs)
     if options.missing == "zero":
-        work += [MaskPair(k, gt / _suffixed(gt, k), None) for k in pairing.missing]
+        work += [MaskPair(k, path, None) for k, path in pairing.missing.items()]
     if options.missing == "error":
-        pairing.problems += [
-            Problem(str(gt / _suffixed(gt, k)), "no prediction for this ground truth")
-            for k in pairing.missing
-        ]
-    if on_pair:
-        on_pair(len(work))
-    acc = _Accumulator(_with_ignore(options, ignore), device, num_classes or 1)
-    for item in _decoded(work, num_classes, ignore, options.workers):
+        pairing.problems += [Problem(str(path), "no prediction for this ground truth")
+                             for path in pairing.missing.values()]
+    acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
+    decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
+    for done, item in enumerate(pmap(decode, work, options.workers, chunksize=2), 1):
         pairing.problems += item.problems
         if item.gt is not None:
             acc.add(item)
-        if on_pair:
-            on_pair(0)
+        if on_progress:
+            on_progress(done, len(work))
     acc.flush()
     per_image = acc.per_image()
     names = _class_names(label_map, acc.c)
     report = build_report(preds, gt, pairing, per_image, names, options, ignore)
     worst = {w.key for w in report.worst}
     return ScoreResult(report, per_image, names, {p.key: p for p in work if p.key in worst})
-
-
-def _with_ignore(options: ScoreOptions, ignore: int) -> ScoreOptions:
-    from dataclasses import replace
-
-    return replace(options, ignore_index=ignore)
-
-
-def _suffixed(folder: Path, key: str) -> str:
-    for path in sorted(folder.glob(f"{key}.*")):
-        return path.relative_to(folder).as_posix()
-    return key
-
-
-def _decoded(work: list[MaskPair], num_classes, ignore, workers) -> Iterator[_Decoded]:
-    return pmap(partial(_decode, num_classes=num_classes, ignore_index=ignore), work, workers,
-                chunksize=2)
 
 
 def _class_names(label_map: LabelMap | None, num_classes: int) -> list[str]:
@@ -358,7 +338,7 @@ def build_report(
             boundary=options.boundary,
         ),
         images_scored=len(per_image.keys),
-        missing_predictions=pairing.missing,
+        missing_predictions=list(pairing.missing),
         extra_predictions=pairing.extra,
         problems=[ProblemEntry(file=p.file, message=p.message)
                   for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))],

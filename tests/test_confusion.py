@@ -110,3 +110,12 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_without_torch_the_numpy_engine_is_used(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    assert resolve_device("auto") is None and resolve_device("cpu") is None
+    with pytest.raises(ValueError, match="needs torch"):
+        resolve_device("cuda")
