@@ -11,7 +11,8 @@ when a run starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -26,7 +27,7 @@ from polymask.errors import Problem, UsageError
 from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
 from polymask.masks import MaskReadError, read_mask
 from polymask.pairing import MaskPair, pair_folders
-from polymask.parallel import pmap
+from polymask.parallel import default_workers, pmap
 from polymask.score_report import (
     Aggregate,
     Aggregates,
@@ -41,6 +42,7 @@ from polymask.score_report import (
 
 MissingPolicy = Literal["error", "zero", "skip"]
 MAX_DISCOVERED_CLASSES = 1024
+CHUNK = 2  # pairs per task sent to a worker
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class _Accumulator:
     def __init__(self, options: ScoreOptions, device: str | None, num_classes: int):
         self.options, self.device, self.c = options, device, num_classes
         self.ignore = options.ignore_index
-        self.rows: list[tuple[str, list[np.ndarray]]] = []
+        self.rows: list[tuple[str, np.ndarray]] = []
+        """(key, counts): one small (k, C) int64 array per image, k = 3 or 6 with bands."""
         self.batch: list[_Decoded] = []
         self.pixels = 0
 
@@ -176,7 +179,7 @@ class _Accumulator:
             counts = self._count([(d.gt, d.pred) for d in scored])
             for i, d in enumerate(scored):
                 tp, fp, fn = M.counts_from_confusion(counts.confusion[i])
-                self.rows.append((d.key, [tp, fp, fn, *self._bands(counts, i, False)]))
+                self.rows.append((d.key, np.stack([tp, fp, fn, *self._bands(counts, i, False)])))
         if zero:
             # a missing prediction under --missing zero: every ground-truth pixel is a false
             # negative; scoring gt against itself gives those pixels (and the gt band) per class
@@ -184,7 +187,7 @@ class _Accumulator:
             for i, d in enumerate(zero):
                 fn = counts.confusion[i].sum(axis=1)
                 none = np.zeros_like(fn)
-                self.rows.append((d.key, [none, none, fn, *self._bands(counts, i, True)]))
+                self.rows.append((d.key, np.stack([none, none, fn, *self._bands(counts, i, True)])))
 
     def _count(self, pairs):
         return confusion_batch(pairs, self.c, self.ignore, self.device, self.options.boundary)
@@ -200,13 +203,10 @@ class _Accumulator:
     def per_image(self) -> PerImage:
         self.rows.sort(key=lambda r: r[0])
         n_arrays = 6 if self.options.boundary is not None else 3
-        stacked = []
-        for j in range(n_arrays):
-            a = np.zeros((len(self.rows), self.c), dtype=np.int64)
-            for i, (_, arrays) in enumerate(self.rows):
-                a[i, : arrays[j].size] = arrays[j]
-            stacked.append(a)
-        return PerImage([k for k, _ in self.rows], *stacked)
+        table = np.zeros((n_arrays, len(self.rows), self.c), dtype=np.int64)
+        for i, (_, counts) in enumerate(self.rows):
+            table[:, i, : counts.shape[1]] = counts  # rows counted before C grew are padded
+        return PerImage([k for k, _ in self.rows], *table)
 
 
 def _label_map(gt: Path, options: ScoreOptions) -> LabelMap | None:
@@ -261,7 +261,9 @@ def score_folders(
                              for path in pairing.missing.values()]
     acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
     decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
-    for done, item in enumerate(pmap(decode, work, options.workers, chunksize=2), 1):
+    items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
+    for done, item in enumerate(pmap(decode, items, options.workers, chunksize=CHUNK), 1):
+        consumed()
         pairing.problems += item.problems
         if item.gt is not None:
             acc.add(item)
@@ -273,6 +275,24 @@ def score_folders(
     report = build_report(preds, gt, pairing, per_image, names, options, ignore)
     worst = {w.key for w in report.worst}
     return ScoreResult(report, per_image, names, {p.key: p for p in work if p.key in worst})
+
+
+def _bounded(work: list[MaskPair], limit: int) -> tuple[Iterator[MaskPair], Callable[[], None]]:
+    """The pairs as an iterator that stays at most ``limit`` pairs ahead of the results
+    consumed (call the second value once per result).
+
+    A process pool takes its inputs as fast as its workers run and queues their results; when
+    decoding outpaces counting, decoded masks would pile up in memory. Here the pool's feeder
+    thread waits until the parent has taken results, so memory stays flat however many images.
+    """
+    gate = threading.Semaphore(limit)
+
+    def feed() -> Iterator[MaskPair]:
+        for pair in work:
+            gate.acquire()
+            yield pair
+
+    return feed(), gate.release
 
 
 def _class_names(label_map: LabelMap | None, num_classes: int) -> list[str]:

@@ -226,3 +226,21 @@ def test_gates_and_thresholds(tmp_path):
         parse_class_thresholds("road=0.9", names)
     with pytest.raises(UsageError, match="expected CLASS=THRESHOLD"):
         parse_class_thresholds("0.9", names)
+
+
+def test_decoding_stays_a_bounded_number_of_pairs_ahead():
+    """The pool's feeder may not run ahead of the results taken, or masks pile up in memory."""
+    import threading
+
+    from polymask.score import _bounded
+
+    items, consumed = _bounded(list(range(50)), 4)
+    assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
+    got = []
+    feeder = threading.Thread(target=lambda: got.append(next(items)), daemon=True)
+    feeder.start()
+    feeder.join(0.2)
+    assert feeder.is_alive() and got == []  # a fifth pair waits for a result to be taken
+    consumed()
+    feeder.join(5)
+    assert got == [4]
