@@ -68,9 +68,11 @@ def main() -> None:
             result = score_folders(root / "pred", root / "gt", options)
             elapsed = time.perf_counter() - start
             assert result.report.images_scored == args.images and not result.report.problems
-            print(f"device={args.device} workers={workers} boundary={args.boundary}: "
-                  f"{args.images / elapsed:.1f} images/s ({elapsed:.2f} s for {args.images}), "
-                  f"mean Dice {result.report.summary.global_.dice:.4f}")
+            print(
+                f"device={args.device} workers={workers} boundary={args.boundary}: "
+                f"{args.images / elapsed:.1f} images/s ({elapsed:.2f} s for {args.images}), "
+                f"mean Dice {result.report.summary.global_.dice:.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -202,11 +202,13 @@ def _torch_batch(pairs, c, ignore_index, device, boundary) -> BatchCounts:
     cm = torch.bincount(index, minlength=n * stride).reshape(n, rows, c)[:, :c, :]
     out = BatchCounts(np.ascontiguousarray(cm.cpu().numpy(), dtype=np.int64))
     if boundary is not None:
-        band_rows = [_torch_band_counts(g, p, c, ignore_index, boundary, torch, device)
-                     for g, p in pairs]
+        band_rows = [
+            _torch_band_counts(g, p, c, ignore_index, boundary, torch, device) for g, p in pairs
+        ]
         out.band_gt, out.band_pred, out.band_hit = (
             torch.stack([r[i] for r in band_rows]).cpu().numpy().astype(np.int64)
-            if band_rows else np.zeros((0, c), np.int64)
+            if band_rows
+            else np.zeros((0, c), np.int64)
             for i in range(3)
         )
     return out

@@ -20,8 +20,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def error_map(
-    gt: np.ndarray, pred: np.ndarray, ignore_index: int | None = None,
-    image: np.ndarray | None = None, alpha: float = 0.6,
+    gt: np.ndarray,
+    pred: np.ndarray,
+    ignore_index: int | None = None,
+    image: np.ndarray | None = None,
+    alpha: float = 0.6,
 ) -> np.ndarray:
     """(H, W, 3) uint8: the error colours blended over ``image`` (H, W, 3) when given."""
     base = np.zeros((*gt.shape, 3), np.float32) if image is None else image.astype(np.float32)
@@ -50,7 +53,11 @@ def find_image(images: Path | None, key: str) -> Path | None:
 
 
 def write_error_map(
-    out: Path, key: str, gt_path: Path, pred_path: Path | None, ignore_index: int | None,
+    out: Path,
+    key: str,
+    gt_path: Path,
+    pred_path: Path | None,
+    ignore_index: int | None,
     images: Path | None = None,
 ) -> Path:
     """Write ``out/KEY.png``; the image under ``images`` is used when found at the right size."""

@@ -22,8 +22,9 @@ from torch import Tensor, nn
 
 
 def _check_args(ignore_index, weight, smooth) -> None:
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, int)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
         raise ValueError(
             f"Expected argument `ignore_index` to be None or an integer, but got {ignore_index}."
         )
@@ -32,8 +33,9 @@ def _check_args(ignore_index, weight, smooth) -> None:
             f"Expected argument `smooth` to be a non-negative number, but got {smooth}."
         )
     if weight is not None and (torch.as_tensor(weight) < 0).any():
-        raise ValueError("Expected argument `weight` to hold non-negative class weights, "
-                         f"but got {weight}.")
+        raise ValueError(
+            f"Expected argument `weight` to hold non-negative class weights, but got {weight}."
+        )
 
 
 def _check_inputs(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
@@ -47,8 +49,10 @@ def _check_inputs(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
     if target.is_floating_point() or target.is_complex():
         raise ValueError(f"Expected `target` to hold class indices, but got {target.dtype}.")
     if weight is not None and weight.numel() != input.shape[1]:
-        raise ValueError(f"Expected argument `weight` to have {input.shape[1]} entries (one per "
-                         f"class), but got {weight.numel()}.")
+        raise ValueError(
+            f"Expected argument `weight` to have {input.shape[1]} entries (one per "
+            f"class), but got {weight.numel()}."
+        )
 
 
 class _DiceBase(nn.Module):
@@ -148,8 +152,9 @@ class GeneralizedDiceLoss(_DiceBase):
         num = 2 * (w * inter).sum(1) + self.smooth
         den = (w * (pred + true)).sum(1) + self.smooth
         defined = den > 0
-        score = torch.where(defined, num / den.clamp_min(torch.finfo(den.dtype).tiny),
-                            torch.zeros_like(den))
+        score = torch.where(
+            defined, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.zeros_like(den)
+        )
         if not defined.any():
             return (score * 0).sum()
         return 1 - score[defined].mean()

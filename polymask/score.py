@@ -122,11 +122,13 @@ def _decode(pair: MaskPair, num_classes: int | None, ignore_index: int | None) -
     if gt is None or (pair.pred is not None and pred is None):
         return out
     if pred is not None and pred.shape != gt.shape:
-        out.problems.append(Problem(
-            str(pair.pred),
-            f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
-            f"{pair.gt} ({gt.shape[1]}x{gt.shape[0]})",
-        ))
+        out.problems.append(
+            Problem(
+                str(pair.pred),
+                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
+                f"{pair.gt} ({gt.shape[1]}x{gt.shape[0]})",
+            )
+        )
         return out
     limit = num_classes if num_classes is not None else MAX_DISCOVERED_CLASSES
     checks = [(pair.gt, gt, ignore_index)] + ([(pair.pred, pred, None)] if pred is not None else [])
@@ -135,13 +137,22 @@ def _decode(pair: MaskPair, num_classes: int | None, ignore_index: int | None) -
         if bad:
             what = "outside the label map" if num_classes is not None else "too large a class id"
             ignore_note = f", ignore {allowed}" if allowed is not None else ""
-            out.problems.append(Problem(str(path), f"value {', '.join(map(str, bad))} {what} "
-                                                   f"(classes 0..{limit - 1}{ignore_note})"))
-        elif allowed is None and num_classes is None and ignore_index is not None and bool(
-            (arr == ignore_index).any()
+            out.problems.append(
+                Problem(
+                    str(path),
+                    f"value {', '.join(map(str, bad))} {what} "
+                    f"(classes 0..{limit - 1}{ignore_note})",
+                )
+            )
+        elif (
+            allowed is None
+            and num_classes is None
+            and ignore_index is not None
+            and bool((arr == ignore_index).any())
         ):
-            out.problems.append(Problem(
-                str(path), f"value {ignore_index} is the ignore index, not a class"))
+            out.problems.append(
+                Problem(str(path), f"value {ignore_index} is the ignore index, not a class")
+            )
     if out.problems:
         return out
     out.gt, out.pred = gt, pred
@@ -257,8 +268,10 @@ def score_folders(
     if options.missing == "zero":
         work += [MaskPair(k, path, None) for k, path in pairing.missing.items()]
     if options.missing == "error":
-        pairing.problems += [Problem(str(path), "no prediction for this ground truth")
-                             for path in pairing.missing.values()]
+        pairing.problems += [
+            Problem(str(path), "no prediction for this ground truth")
+            for path in pairing.missing.values()
+        ]
     acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
     decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
     items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
@@ -312,8 +325,13 @@ def _metrics(values: dict[str, np.ndarray], i: int | None, fg: np.ndarray) -> Me
 
 
 def build_report(
-    preds: Path, gt: Path, pairing, per_image: PerImage, names: list[str],
-    options: ScoreOptions, ignore: int | None,
+    preds: Path,
+    gt: Path,
+    pairing,
+    per_image: PerImage,
+    names: list[str],
+    options: ScoreOptions,
+    ignore: int | None,
 ) -> ScoreReport:
     """The report model: per-class values under both aggregates, means, worst images."""
     c = len(names)
@@ -321,20 +339,30 @@ def build_report(
     totals = [a.sum(axis=0) for a in (per_image.tp, per_image.fp, per_image.fn)]
     global_values = M.from_counts(*totals, options.empty)
     if per_image.band_gt is not None:
-        bands = [a.sum(axis=0) for a in
-                 (per_image.band_gt, per_image.band_pred, per_image.band_hit)]
+        bands = [
+            a.sum(axis=0) for a in (per_image.band_gt, per_image.band_pred, per_image.band_hit)
+        ]
         global_values.update(M.boundary_from_counts(*bands, options.empty))
     image_values = per_image.metrics(options.empty)
     mpi_values = {k: M.mean_per_image(v) for k, v in image_values.items()}
     tp, fp, fn = totals
     classes = [
         ClassScore(
-            id=i, name=names[i], foreground=bool(fg[i]),
-            tp=int(tp[i]), fp=int(fp[i]), fn=int(fn[i]),
-            gt_pixels=int(tp[i] + fn[i]), pred_pixels=int(tp[i] + fp[i]),
+            id=i,
+            name=names[i],
+            foreground=bool(fg[i]),
+            tp=int(tp[i]),
+            fp=int(fp[i]),
+            fn=int(fn[i]),
+            gt_pixels=int(tp[i] + fn[i]),
+            pred_pixels=int(tp[i] + fp[i]),
             images_with_class=int(((per_image.tp[:, i] + per_image.fn[:, i]) > 0).sum()),
-            metrics=Aggregates(**{"global": _metrics(global_values, i, fg),
-                                  "mean-per-image": _metrics(mpi_values, i, fg)}),
+            metrics=Aggregates(
+                **{
+                    "global": _metrics(global_values, i, fg),
+                    "mean-per-image": _metrics(mpi_values, i, fg),
+                }
+            ),
         )
         for i in range(c)
     ]
@@ -346,24 +374,34 @@ def build_report(
         )
         for n, key in enumerate(per_image.keys)
     ]
-    ranked = sorted((im for im in images if im.mean_dice is not None),
-                    key=lambda im: (im.mean_dice, im.key))
+    ranked = sorted(
+        (im for im in images if im.mean_dice is not None), key=lambda im: (im.mean_dice, im.key)
+    )
     return ScoreReport(
         polymask_version=__version__,
         preds=str(preds),
         gt=str(gt),
         settings=Settings(
-            num_classes=c, ignore_index=ignore, empty=options.empty,
-            include_background=options.include_background, missing=options.missing,
+            num_classes=c,
+            ignore_index=ignore,
+            empty=options.empty,
+            include_background=options.include_background,
+            missing=options.missing,
             boundary=options.boundary,
         ),
         images_scored=len(per_image.keys),
         missing_predictions=list(pairing.missing),
         extra_predictions=pairing.extra,
-        problems=[ProblemEntry(file=p.file, message=p.message)
-                  for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))],
-        summary=Aggregates(**{"global": _metrics(global_values, None, fg),
-                              "mean-per-image": _metrics(mpi_values, None, fg)}),
+        problems=[
+            ProblemEntry(file=p.file, message=p.message)
+            for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))
+        ],
+        summary=Aggregates(
+            **{
+                "global": _metrics(global_values, None, fg),
+                "mean-per-image": _metrics(mpi_values, None, fg),
+            }
+        ),
         classes=classes,
         worst=ranked[: options.worst],
         images=images,
@@ -407,12 +445,25 @@ def apply_gates(
     gates = []
     if fail_under is not None:
         value = report.summary.get(aggregate).dice
-        gates.append(GateResult(name="mean dice", aggregate=aggregate, threshold=fail_under,
-                                value=value, passed=value is not None and value >= fail_under))
+        gates.append(
+            GateResult(
+                name="mean dice",
+                aggregate=aggregate,
+                threshold=fail_under,
+                value=value,
+                passed=value is not None and value >= fail_under,
+            )
+        )
     for cls, threshold in sorted((fail_under_class or {}).items()):
         score = report.classes[cls]
         value = score.metrics.get(aggregate).dice
-        gates.append(GateResult(name=f"dice of {score.name}", aggregate=aggregate,
-                                threshold=threshold, value=value,
-                                passed=value is not None and value >= threshold))
+        gates.append(
+            GateResult(
+                name=f"dice of {score.name}",
+                aggregate=aggregate,
+                threshold=threshold,
+                value=value,
+                passed=value is not None and value >= threshold,
+            )
+        )
     return report.model_copy(update={"gates": gates, "passed": all(g.passed for g in gates)})

@@ -35,8 +35,20 @@ def _run(*args):
 
 def test_passes_and_writes_reports(folders):
     out = folders / "out"
-    r = _run(folders / "pred", folders / "gt", "--json", out / "r.json", "--csv", out / "r.csv",
-             "--markdown", out / "r.md", "--fail-under", "0.8", "--boundary", "1")
+    r = _run(
+        folders / "pred",
+        folders / "gt",
+        "--json",
+        out / "r.json",
+        "--csv",
+        out / "r.csv",
+        "--markdown",
+        out / "r.md",
+        "--fail-under",
+        "0.8",
+        "--boundary",
+        "1",
+    )
     assert r.exit_code == 0, r.output
     assert "road" in r.output and "person" in r.output
     text = (out / "r.json").read_text()
@@ -54,8 +66,15 @@ def test_passes_and_writes_reports(folders):
 
 
 def test_undefined_values_are_null_in_json(folders, tmp_path):
-    r = _run(folders / "pred", folders / "gt", "--json", tmp_path / "r.json",
-             "--include-background", "--labels", _labels(tmp_path, "road", "person", "sky"))
+    r = _run(
+        folders / "pred",
+        folders / "gt",
+        "--json",
+        tmp_path / "r.json",
+        "--include-background",
+        "--labels",
+        _labels(tmp_path, "road", "person", "sky"),
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["classes"][3]["name"] == "sky"
@@ -90,8 +109,10 @@ def test_missing_prediction_exits_2_naming_the_file(folders):
     assert r.exit_code == 2
     assert "b.png: no prediction for this ground truth" in r.output
     assert _run(folders / "pred", folders / "gt", "--missing", "skip").exit_code == 0
-    assert _run(folders / "pred", folders / "gt", "--missing", "zero",
-                "--fail-under", "0.8").exit_code == 1
+    assert (
+        _run(folders / "pred", folders / "gt", "--missing", "zero", "--fail-under", "0.8").exit_code
+        == 1
+    )
 
 
 def test_value_outside_label_map_exits_2(folders):
@@ -134,8 +155,26 @@ def test_help_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from polymask.cli.main import cli; "
-            "from click.testing import CliRunner; "
-            "CliRunner().invoke(cli, ['score', '--help']); print('torch' in sys.modules)")
+    code = (
+        "import sys; from polymask.cli.main import cli; "
+        "from click.testing import CliRunner; "
+        "CliRunner().invoke(cli, ['score', '--help']); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_error_maps_are_drawn_over_the_image(folders, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "img" / "sub").mkdir(parents=True)
+    photo = np.full((6, 8, 3), 200, np.uint8)
+    Image.fromarray(photo).save(tmp_path / "img" / "sub" / "b.jpg", quality=100)
+    r = _run(
+        folders / "pred", folders / "gt", "--errors", tmp_path / "err", "--images", tmp_path / "img"
+    )
+    assert r.exit_code == 0
+    rgb = np.asarray(Image.open(tmp_path / "err" / "sub" / "b.png")).astype(int)
+    assert abs(rgb[5, 0] - 200).max() <= 2  # correct background shows the image
+    plain = np.asarray(Image.open(tmp_path / "err" / "a.png"))
+    assert tuple(plain[5, 0]) == (0, 0, 0)  # no image found for a: black

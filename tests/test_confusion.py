@@ -85,8 +85,10 @@ def test_band_width_fraction_of_diagonal():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"num_classes": 0},
-         "Expected argument `num_classes` to be a positive integer, but got 0."),
+        (
+            {"num_classes": 0},
+            "Expected argument `num_classes` to be a positive integer, but got 0.",
+        ),
         ({"num_classes": 2.0}, "`num_classes` to be a positive integer, but got 2.0"),
         ({"num_classes": 2, "ignore_index": -1}, "`ignore_index` to be None or a non-negative"),
         ({"num_classes": 2, "boundary": 0}, "`boundary` to be None, a pixel width"),

@@ -24,8 +24,11 @@ def _batch(seed, n=3, c=4, shape=(6, 7), ignore=True):
     target = rng.choice(present, size=(n, *shape)).astype(np.int64)
     if ignore:
         target[rng.random(target.shape) < 0.1] = IGNORE
-    pred = np.where(rng.random(target.shape) < 0.6, np.where(target == IGNORE, 0, target),
-                    rng.integers(0, c, target.shape))
+    pred = np.where(
+        rng.random(target.shape) < 0.6,
+        np.where(target == IGNORE, 0, target),
+        rng.integers(0, c, target.shape),
+    )
     return target, pred
 
 
@@ -34,12 +37,17 @@ def _one_hot(pred, c):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), c=st.integers(2, 5),
-       include_background=st.booleans(), batch_dice=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    c=st.integers(2, 5),
+    include_background=st.booleans(),
+    batch_dice=st.booleans(),
+)
 def test_hard_predictions_give_one_minus_scorer_dice(seed, c, include_background, batch_dice):
     target, pred = _batch(seed, c=c)
-    loss = DiceLoss(include_background=include_background, softmax=False,
-                    batch_dice=batch_dice)(_one_hot(pred, c), torch.from_numpy(target))
+    loss = DiceLoss(include_background=include_background, softmax=False, batch_dice=batch_dice)(
+        _one_hot(pred, c), torch.from_numpy(target)
+    )
     # the scorer's engine and metrics on the same masks
     pairs = list(zip(target.astype(np.uint16), pred.astype(np.uint16), strict=True))
     counts = confusion_batch(pairs, c, IGNORE, device=None)
@@ -64,7 +72,8 @@ def test_generalized_dice_on_hard_predictions_matches_counts():
     target, pred = _batch(11, c=c, ignore=True)
     target[target == 3] = 1  # class 3 absent from the target: it takes the largest weight
     loss = GeneralizedDiceLoss(softmax=False, include_background=True)(
-        _one_hot(pred, c), torch.from_numpy(target))
+        _one_hot(pred, c), torch.from_numpy(target)
+    )
     cm = confusion_batch([(target, pred)], c, IGNORE).confusion.sum(0)  # one flat "image"
     tp = np.diag(cm).astype(float)
     fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
@@ -82,8 +91,9 @@ def test_dice_ce_is_the_sum_of_its_terms():
     t = torch.from_numpy(target)
     w = [1.0, 2.0, 0.5, 1.0]
     total = DiceCELoss(weight=w, lambda_dice=0.3, lambda_ce=0.7)(logits, t)
-    ce = torch.nn.functional.cross_entropy(logits, t, weight=torch.tensor(w).double(),
-                                           ignore_index=IGNORE)
+    ce = torch.nn.functional.cross_entropy(
+        logits, t, weight=torch.tensor(w).double(), ignore_index=IGNORE
+    )
     dice = DiceLoss(weight=w)(logits, t)
     assert total.item() == pytest.approx(0.3 * dice.item() + 0.7 * ce.item(), abs=1e-12)
 
@@ -93,8 +103,9 @@ def test_class_weights_weight_the_mean():
     target, pred = _batch(2, c=c, ignore=False)
     target[0, 0, :3], target[0, 1, :3] = 1, 2  # both foreground classes present
     t, p = torch.from_numpy(target), _one_hot(pred, c)
-    per_class = [1 - DiceLoss(softmax=False, weight=[0, float(k == 1), float(k == 2)])(p, t)
-                 for k in (1, 2)]
+    per_class = [
+        1 - DiceLoss(softmax=False, weight=[0, float(k == 1), float(k == 2)])(p, t) for k in (1, 2)
+    ]
     weighted = DiceLoss(softmax=False, weight=[5.0, 1.0, 3.0])(p, t)
     expected = 1 - (1 * per_class[0] + 3 * per_class[1]) / 4
     assert weighted.item() == pytest.approx(expected.item(), abs=1e-12)
@@ -102,8 +113,13 @@ def test_class_weights_weight_the_mean():
 
 @pytest.mark.parametrize(
     "loss",
-    [DiceLoss(), DiceLoss(batch_dice=False, smooth=1.0), GeneralizedDiceLoss(),
-     GeneralizedDiceLoss(batch_dice=False), DiceCELoss(weight=[1.0, 2.0, 1.0])],
+    [
+        DiceLoss(),
+        DiceLoss(batch_dice=False, smooth=1.0),
+        GeneralizedDiceLoss(),
+        GeneralizedDiceLoss(batch_dice=False),
+        DiceCELoss(weight=[1.0, 2.0, 1.0]),
+    ],
     ids=["dice", "dice-per-image", "gdl", "gdl-per-image", "dice-ce"],
 )
 def test_gradients(loss):

@@ -50,23 +50,32 @@ def datasets(draw):
         present = rng.choice(c, size=rng.integers(1, c + 1), replace=False)
         gt = rng.choice(present, size=(h, w)).astype(np.uint8)
         gt[rng.random((h, w)) < 0.15] = IGNORE
-        pred = np.where(rng.random((h, w)) < 0.6, np.where(gt == IGNORE, 0, gt),
-                        rng.integers(0, c, (h, w))).astype(np.uint8)
+        pred = np.where(
+            rng.random((h, w)) < 0.6, np.where(gt == IGNORE, 0, gt), rng.integers(0, c, (h, w))
+        ).astype(np.uint8)
         pairs.append((gt, pred))
     return c, pairs
 
 
 @settings(max_examples=25, deadline=None)
-@given(data=datasets(), empty=st.sampled_from(["nan", "one", "zero"]),
-       device=st.sampled_from(["cpu", None]))
+@given(
+    data=datasets(),
+    empty=st.sampled_from(["nan", "one", "zero"]),
+    device=st.sampled_from(["cpu", None]),
+)
 def test_matches_brute_force_reference(data, empty, device):
     c, pairs = data
     names = ["_background_", *[f"c{i}" for i in range(1, c)]]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _write(root, pairs)
-        options = ScoreOptions(labels=LabelMap.from_names(names), empty=empty, workers=1,
-                               device="cpu", batch_pixels=150)
+        options = ScoreOptions(
+            labels=LabelMap.from_names(names),
+            empty=empty,
+            workers=1,
+            device="cpu",
+            batch_pixels=150,
+        )
         if device is None:  # the numpy engine, as without torch
             import polymask.score as S
 
@@ -108,8 +117,9 @@ def test_matches_torchmetrics(tmp_path):
     preds = np.where(rng.random(gts.shape) < 0.7, gts, rng.integers(0, c, gts.shape))
     preds = preds.astype(np.uint8)
     _write(tmp_path, list(zip(gts, preds, strict=True)))
-    result = score_folders(tmp_path / "pred", tmp_path / "gt", workers=1, device="cpu",
-                           include_background=True)
+    result = score_folders(
+        tmp_path / "pred", tmp_path / "gt", workers=1, device="cpu", include_background=True
+    )
     assert result.report.settings.num_classes == c
     args = dict(num_classes=c, average="none", input_format="index")
     p, g = torch.from_numpy(preds).long(), torch.from_numpy(gts).long()
@@ -118,8 +128,9 @@ def test_matches_torchmetrics(tmp_path):
     tm_mpi = np.nanmean(tm_images, axis=0)  # nan for class 4: undefined in every image
     for k, cls in enumerate(result.report.classes):
         assert _approx(cls.metrics.global_.dice, float(tm_global[k]), 1e-6)  # float32
-        assert _approx(cls.metrics.mean_per_image.dice,
-                       None if np.isnan(tm_mpi[k]) else float(tm_mpi[k]), 1e-6)
+        assert _approx(
+            cls.metrics.mean_per_image.dice, None if np.isnan(tm_mpi[k]) else float(tm_mpi[k]), 1e-6
+        )
     tm_iou = seg.mean_iou(p, g, num_classes=c, per_class=True, input_format="index").numpy()
     keys = sorted(f"set{i % 2}/img{i:03d}" for i in range(6))
     for n, key in enumerate(keys):
@@ -176,8 +187,12 @@ def test_ground_truth_value_outside_labels(tmp_path):
     gt, pred = _pairs(1)[0]
     gt[0, 0], gt[0, 1] = 3, IGNORE
     _write(tmp_path, [(gt, pred)])
-    r = score_folders(tmp_path / "pred", tmp_path / "gt", workers=1,
-                      labels=LabelMap.from_names(["_background_", "a"])).report
+    r = score_folders(
+        tmp_path / "pred",
+        tmp_path / "gt",
+        workers=1,
+        labels=LabelMap.from_names(["_background_", "a"]),
+    ).report
     assert r.problems[0].message == "value 3 outside the label map (classes 0..1, ignore 255)"
 
 
@@ -203,8 +218,10 @@ def test_palette_pngs_are_read_as_indices(tmp_path):
 
 def test_worker_pool_gives_the_same_report(tmp_path):
     rng = np.random.default_rng(3)
-    pairs = [(rng.integers(0, 3, (8, 8)).astype(np.uint8),
-              rng.integers(0, 3, (8, 8)).astype(np.uint8)) for _ in range(6)]
+    pairs = [
+        (rng.integers(0, 3, (8, 8)).astype(np.uint8), rng.integers(0, 3, (8, 8)).astype(np.uint8))
+        for _ in range(6)
+    ]
     _write(tmp_path, pairs)
     one = score_folders(tmp_path / "pred", tmp_path / "gt", workers=1, boundary=1)
     two = score_folders(tmp_path / "pred", tmp_path / "gt", workers=2, boundary=1)

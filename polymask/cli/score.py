@@ -29,7 +29,9 @@ def _boundary(value: str | None) -> float | None:
     if not width > 0 or (width > 1 and width != int(width)):
         raise click.BadParameter(
             f"{value}: give a pixel width (an integer >= 1) or a fraction of the image diagonal "
-            "in (0, 1)", param_hint="--boundary")
+            "in (0, 1)",
+            param_hint="--boundary",
+        )
     return width
 
 
@@ -38,43 +40,108 @@ def _boundary(value: str | None) -> float | None:
 @click.argument("gt", type=click.Path(exists=True, file_okay=False))
 @labels_opt
 @ignore_index_opt
-@click.option("--missing", type=click.Choice(["error", "zero", "skip"]), default="error",
-              show_default=True,
-              help="Ground truth without a prediction: an error (exit 2), scored as all false "
-                   "negatives, or left out (listed either way).")
-@click.option("--empty", type=click.Choice(["nan", "one", "zero"]), default="nan",
-              show_default=True,
-              help="Value of a class absent from both masks: undefined (null, left out of means), "
-                   "1 or 0.")
-@click.option("--include-background", is_flag=True,
-              help="Count class 0 in the means over classes.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA when available), cpu or cuda[:N]; numpy when torch is missing.")
-@click.option("--boundary", metavar="D",
-              help="Also Boundary Dice/IoU on the inner band of D pixels of each class (or, "
-                   "below 1, that fraction of the image diagonal, e.g. 0.02).")
-@click.option("--aggregate", type=click.Choice(["global", "mean-per-image"]), default="global",
-              show_default=True, help="Which aggregate the gates check.")
-@click.option("--fail-under", type=click.FloatRange(0, 1), metavar="DICE",
-              help="Exit 1 when mean Dice is below this.")
-@click.option("--fail-under-class", metavar="CLASS=DICE,...",
-              help="Exit 1 when a class's Dice is below its threshold (names or ids).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False),
-              help="Write the report as strict JSON (schemas/score-report.schema.json).")
-@click.option("--csv", "csv_out", type=click.Path(dir_okay=False),
-              help="Write one row per image and class.")
-@click.option("--markdown", "md_out", type=click.Path(dir_okay=False),
-              help="Write a Markdown summary for a pull-request comment.")
-@click.option("--worst", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many of the worst images to list (and draw with --errors).")
-@click.option("--errors", "errors_dir", type=click.Path(file_okay=False),
-              help="Write error maps (TP green, FP red, FN blue) of the worst images here.")
-@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False),
-              help="Images to draw the error maps over (found by the same relative path).")
+@click.option(
+    "--missing",
+    type=click.Choice(["error", "zero", "skip"]),
+    default="error",
+    show_default=True,
+    help="Ground truth without a prediction: an error (exit 2), scored as all false "
+    "negatives, or left out (listed either way).",
+)
+@click.option(
+    "--empty",
+    type=click.Choice(["nan", "one", "zero"]),
+    default="nan",
+    show_default=True,
+    help="Value of a class absent from both masks: undefined (null, left out of means), 1 or 0.",
+)
+@click.option("--include-background", is_flag=True, help="Count class 0 in the means over classes.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when available), cpu or cuda[:N]; numpy when torch is missing.",
+)
+@click.option(
+    "--boundary",
+    metavar="D",
+    help="Also Boundary Dice/IoU on the inner band of D pixels of each class (or, "
+    "below 1, that fraction of the image diagonal, e.g. 0.02).",
+)
+@click.option(
+    "--aggregate",
+    type=click.Choice(["global", "mean-per-image"]),
+    default="global",
+    show_default=True,
+    help="Which aggregate the gates check.",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 1),
+    metavar="DICE",
+    help="Exit 1 when mean Dice is below this.",
+)
+@click.option(
+    "--fail-under-class",
+    metavar="CLASS=DICE,...",
+    help="Exit 1 when a class's Dice is below its threshold (names or ids).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    help="Write the report as strict JSON (schemas/score-report.schema.json).",
+)
+@click.option(
+    "--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per image and class."
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    type=click.Path(dir_okay=False),
+    help="Write a Markdown summary for a pull-request comment.",
+)
+@click.option(
+    "--worst",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the worst images to list (and draw with --errors).",
+)
+@click.option(
+    "--errors",
+    "errors_dir",
+    type=click.Path(file_okay=False),
+    help="Write error maps (TP green, FP red, FN blue) of the worst images here.",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Images to draw the error maps over (found by the same relative path).",
+)
 @workers_opt
-def score(preds, gt, labels_file, ignore_index, missing, empty, include_background, device,
-          boundary, aggregate, fail_under, fail_under_class, json_out, csv_out, md_out, worst,
-          errors_dir, images_dir, workers):
+def score(
+    preds,
+    gt,
+    labels_file,
+    ignore_index,
+    missing,
+    empty,
+    include_background,
+    device,
+    boundary,
+    aggregate,
+    fail_under,
+    fail_under_class,
+    json_out,
+    csv_out,
+    md_out,
+    worst,
+    errors_dir,
+    images_dir,
+    workers,
+):
     """Score the predicted class-index masks in PREDS against the ground truth in GT.
 
     Files pair by relative path without extension. Classes come from --labels, else GT/labels.txt,
@@ -91,19 +158,29 @@ def score(preds, gt, labels_file, ignore_index, missing, empty, include_backgrou
     with usage_errors():
         options = ScoreOptions(
             labels=LabelMap.from_file(labels_file, ignore_index) if labels_file else None,
-            ignore_index=ignore_index, missing=missing, empty=empty,
-            include_background=include_background, device=device, workers=workers,
-            boundary=width, worst=worst,
+            ignore_index=ignore_index,
+            missing=missing,
+            empty=empty,
+            include_background=include_background,
+            device=device,
+            workers=workers,
+            boundary=width,
+            worst=worst,
         )
         _one_cpu_thread()
         with progress() as bar:
             task = bar.add_task("score", total=None)
             result = score_folders(
-                preds, gt, options,
+                preds,
+                gt,
+                options,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-        thresholds = (parse_class_thresholds(fail_under_class, result.class_names)
-                      if fail_under_class else None)
+        thresholds = (
+            parse_class_thresholds(fail_under_class, result.class_names)
+            if fail_under_class
+            else None
+        )
     result.report = apply_gates(result.report, fail_under, thresholds, aggregate)
     print_table(result)
     for path, render in ((json_out, render_json), (csv_out, render_csv), (md_out, render_markdown)):
@@ -117,9 +194,12 @@ def score(preds, gt, labels_file, ignore_index, missing, empty, include_backgrou
         sys.exit(EXIT_USAGE)
     for g in report.gates:
         if not g.passed:
-            click.echo(f"gate failed: {g.name} ({g.aggregate}) is "
-                       f"{'undefined' if g.value is None else f'{g.value:.4f}'}, "
-                       f"below {g.threshold}", err=True)
+            click.echo(
+                f"gate failed: {g.name} ({g.aggregate}) is "
+                f"{'undefined' if g.value is None else f'{g.value:.4f}'}, "
+                f"below {g.threshold}",
+                err=True,
+            )
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 

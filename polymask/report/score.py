@@ -39,13 +39,16 @@ def render_csv(result: ScoreResult) -> str:
     metric_names = [m for m in CSV_METRICS if m in values]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["image", "class_id", "class", *metric_names,
-                     "tp", "fp", "fn", "gt_pixels", "pred_pixels"])
+    writer.writerow(
+        ["image", "class_id", "class", *metric_names, "tp", "fp", "fn", "gt_pixels", "pred_pixels"]
+    )
     for n, key in enumerate(per.keys):
         for c, name in enumerate(result.class_names):
             tp, fp, fn = int(per.tp[n, c]), int(per.fp[n, c]), int(per.fn[n, c])
-            cells = ["" if np.isnan(values[m][n, c]) else repr(float(values[m][n, c]))
-                     for m in metric_names]
+            cells = [
+                "" if np.isnan(values[m][n, c]) else repr(float(values[m][n, c]))
+                for m in metric_names
+            ]
             writer.writerow([key, c, name, *cells, tp, fp, fn, tp + fn, tp + fp])
     return buf.getvalue()
 
@@ -67,29 +70,47 @@ def render_markdown(result: ScoreResult) -> str:
     r = result.report
     boundary = r.settings.boundary is not None
     out = ["## Segmentation score", ""]
-    out.append(f"{r.images_scored} images scored"
-               + (f", {len(r.missing_predictions)} predictions missing" if r.missing_predictions
-                  else "")
-               + (f", {len(r.extra_predictions)} extra" if r.extra_predictions else "")
-               + (f", {len(r.problems)} problems" if r.problems else "") + ".")
-    out += ["", "| aggregate | mean Dice | mean IoU |" + (" Boundary Dice |" if boundary else ""),
-            "|---|---:|---:|" + ("---:|" if boundary else "")]
+    out.append(
+        f"{r.images_scored} images scored"
+        + (f", {len(r.missing_predictions)} predictions missing" if r.missing_predictions else "")
+        + (f", {len(r.extra_predictions)} extra" if r.extra_predictions else "")
+        + (f", {len(r.problems)} problems" if r.problems else "")
+        + "."
+    )
+    out += [
+        "",
+        "| aggregate | mean Dice | mean IoU |" + (" Boundary Dice |" if boundary else ""),
+        "|---|---:|---:|" + ("---:|" if boundary else ""),
+    ]
     for agg in AGGREGATES:
         m = r.summary.get(agg)
-        out.append(f"| {agg} | {_fmt(m.dice)} | {_fmt(m.iou)} |"
-                   + (f" {_fmt(m.boundary_dice)} |" if boundary else ""))
-    out += ["", _means_note(r), "",
-            "| class | Dice (global) | Dice (mean-per-image) | IoU (global) | precision | recall "
-            "| GT pixels |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+        out.append(
+            f"| {agg} | {_fmt(m.dice)} | {_fmt(m.iou)} |"
+            + (f" {_fmt(m.boundary_dice)} |" if boundary else "")
+        )
+    out += [
+        "",
+        _means_note(r),
+        "",
+        "| class | Dice (global) | Dice (mean-per-image) | IoU (global) | precision | recall "
+        "| GT pixels |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for c in r.classes:
         g, m = c.metrics.global_, c.metrics.mean_per_image
-        out.append(f"| {_md(c.name)}{'' if c.foreground else ' (bg)'} | {_fmt(g.dice)} | "
-                   f"{_fmt(m.dice)} | {_fmt(g.iou)} | {_fmt(g.precision)} | {_fmt(g.recall)} | "
-                   f"{c.gt_pixels} |")
+        out.append(
+            f"| {_md(c.name)}{'' if c.foreground else ' (bg)'} | {_fmt(g.dice)} | "
+            f"{_fmt(m.dice)} | {_fmt(g.iou)} | {_fmt(g.precision)} | {_fmt(g.recall)} | "
+            f"{c.gt_pixels} |"
+        )
     if r.worst:
-        out += ["", "<details><summary>Worst images</summary>", "",
-                "| image | mean Dice | mean IoU |", "|---|---:|---:|"]
+        out += [
+            "",
+            "<details><summary>Worst images</summary>",
+            "",
+            "| image | mean Dice | mean IoU |",
+            "|---|---:|---:|",
+        ]
         out += [f"| {_md(w.key)} | {_fmt(w.mean_dice)} | {_fmt(w.mean_iou)} |" for w in r.worst]
         out += ["", "</details>"]
     if r.gates:
@@ -114,17 +135,36 @@ def print_table(result: ScoreResult, console=None) -> None:
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     r = result.report
     boundary = r.settings.boundary is not None
-    table = Table(title=f"Per class, global over {r.images_scored} images "
-                        "(Dice also mean-per-image)", title_justify="left")
-    cols = ["id", "class", "Dice", "IoU", "precision", "recall", "Dice mean/img", "GT px",
-            "pred px"] + (["BDice", "BIoU"] if boundary else [])
+    table = Table(
+        title=f"Per class, global over {r.images_scored} images (Dice also mean-per-image)",
+        title_justify="left",
+    )
+    cols = [
+        "id",
+        "class",
+        "Dice",
+        "IoU",
+        "precision",
+        "recall",
+        "Dice mean/img",
+        "GT px",
+        "pred px",
+    ] + (["BDice", "BIoU"] if boundary else [])
     for col in cols:
         table.add_column(col, justify="left" if col == "class" else "right")
     for c in r.classes:
         g, m = c.metrics.global_, c.metrics.mean_per_image
-        row = [str(c.id), c.name + ("" if c.foreground else " (bg)"), _fmt(g.dice), _fmt(g.iou),
-               _fmt(g.precision), _fmt(g.recall), _fmt(m.dice), str(c.gt_pixels),
-               str(c.pred_pixels)]
+        row = [
+            str(c.id),
+            c.name + ("" if c.foreground else " (bg)"),
+            _fmt(g.dice),
+            _fmt(g.iou),
+            _fmt(g.precision),
+            _fmt(g.recall),
+            _fmt(m.dice),
+            str(c.gt_pixels),
+            str(c.pred_pixels),
+        ]
         if boundary:
             row += [_fmt(g.boundary_dice), _fmt(g.boundary_iou)]
         table.add_row(*row)
