@@ -193,12 +193,16 @@ class _Accumulator:
                 self.rows.append((d.key, np.stack([tp, fp, fn, *self._bands(counts, i, False)])))
         if zero:
             # a missing prediction under --missing zero: every ground-truth pixel is a false
-            # negative; scoring gt against itself gives those pixels (and the gt band) per class
-            counts = self._count([(d.gt, d.gt) for d in zero])
+            # negative; scoring gt against itself gives those pixels (and the gt band) per class.
+            # Its ignored pixels need a valid stand-in prediction; they are not counted.
+            counts = self._count([(d.gt, self._stand_in(d.gt)) for d in zero])
             for i, d in enumerate(zero):
                 fn = counts.confusion[i].sum(axis=1)
                 none = np.zeros_like(fn)
                 self.rows.append((d.key, np.stack([none, none, fn, *self._bands(counts, i, True)])))
+
+    def _stand_in(self, gt: np.ndarray) -> np.ndarray:
+        return np.where(gt == self.ignore, 0, gt) if self.ignore is not None else gt
 
     def _count(self, pairs):
         return confusion_batch(pairs, self.c, self.ignore, self.device, self.options.boundary)

@@ -11,10 +11,11 @@ import math
 import numpy as np
 
 
-def class_counts(gt: np.ndarray, pred: np.ndarray, c: int, ignore: int | None):
+def class_counts(gt: np.ndarray, pred: np.ndarray | None, c: int, ignore: int | None):
+    """TP, FP, FN of class c; a missing prediction (None) predicts nothing."""
     valid = gt != ignore if ignore is not None else np.ones(gt.shape, bool)
     g = (gt == c) & valid
-    p = (pred == c) & valid
+    p = (pred == c) & valid if pred is not None else np.zeros(gt.shape, bool)
     return int((g & p).sum()), int((~g & p).sum()), int((g & ~p).sum())
 
 
@@ -50,10 +51,22 @@ def erode_band(mask: np.ndarray, d: int) -> np.ndarray:
     return band
 
 
-def score_reference(pairs, num_classes, ignore=None, empty=math.nan, foreground=None):
-    """Per-class global Dice, per-class mean-per-image Dice, and the two foreground means."""
+def band_counts(gt, pred, c: int, ignore: int | None, d: int):
+    """|G|, |P|, |G & P| of the inner bands of class c (ignored pixels left out)."""
+    valid = gt != ignore if ignore is not None else np.ones(gt.shape, bool)
+    g = erode_band(gt == c, d) & valid
+    p = erode_band(pred == c, d) & valid if pred is not None else np.zeros(gt.shape, bool)
+    return int(g.sum()), int(p.sum()), int((g & p).sum())
+
+
+def score_reference(
+    pairs, num_classes, ignore=None, empty=math.nan, foreground=None, boundary=None
+):
+    """Per-class global Dice, per-class mean-per-image Dice, the two foreground means, and with
+    ``boundary`` (a band width in pixels) the per-class global Boundary Dice."""
     foreground = foreground if foreground is not None else list(range(1, num_classes))
     totals = np.zeros((num_classes, 3), dtype=np.int64)
+    bands = np.zeros((num_classes, 3), dtype=np.int64)
     per_image = []
     for gt, pred in pairs:
         row = []
@@ -61,8 +74,13 @@ def score_reference(pairs, num_classes, ignore=None, empty=math.nan, foreground=
             tp, fp, fn = class_counts(gt, pred, c, ignore)
             totals[c] += (tp, fp, fn)
             row.append(dice(tp, fp, fn, empty))
+            if boundary is not None:
+                bands[c] += band_counts(gt, pred, c, ignore, boundary)
         per_image.append(row)
     global_dice = [dice(*map(int, totals[c]), empty) for c in range(num_classes)]
+    boundary_dice = []
+    for g, p, hit in bands.tolist():
+        boundary_dice.append(empty if g + p == 0 else 2 * hit / (g + p))
     mpi = [nanmean([row[c] for row in per_image]) for c in range(num_classes)]
     mpi = [math.nan if v is None else v for v in mpi]
     return {
@@ -72,4 +90,5 @@ def score_reference(pairs, num_classes, ignore=None, empty=math.nan, foreground=
         "mean global": nanmean([global_dice[c] for c in foreground]),
         "mean mean-per-image": nanmean([mpi[c] for c in foreground]),
         "per image": per_image,
+        "boundary global": boundary_dice,
     }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -61,48 +63,55 @@ def datasets(draw):
 @given(
     data=datasets(),
     empty=st.sampled_from(["nan", "one", "zero"]),
-    device=st.sampled_from(["cpu", None]),
+    numpy_engine=st.booleans(),
+    missing=st.sampled_from(["skip", "zero"]),
+    missing_index=st.integers(0, 5),
+    boundary=st.sampled_from([None, 1, 2]),
 )
-def test_matches_brute_force_reference(data, empty, device):
+def test_matches_brute_force_reference(data, empty, numpy_engine, missing, missing_index, boundary):
+    """Random masks with ignore pixels, absent classes, a missing prediction (if the index falls
+    in range), under every empty policy, on both engines."""
     c, pairs = data
     names = ["_background_", *[f"c{i}" for i in range(1, c)]]
-    with tempfile.TemporaryDirectory() as tmp:
+    gone = {missing_index} & set(range(len(pairs)))
+    options = ScoreOptions(
+        labels=LabelMap.from_names(names),
+        empty=empty,
+        workers=1,
+        device="cpu",
+        batch_pixels=150,
+        missing=missing,
+        boundary=boundary,
+    )
+    # None: the numpy engine, as without torch
+    engine = (
+        patch("polymask.score.resolve_device", lambda _: None) if numpy_engine else nullcontext()
+    )
+    with tempfile.TemporaryDirectory() as tmp, engine:
         root = Path(tmp)
-        _write(root, pairs)
-        options = ScoreOptions(
-            labels=LabelMap.from_names(names),
-            empty=empty,
-            workers=1,
-            device="cpu",
-            batch_pixels=150,
-        )
-        if device is None:  # the numpy engine, as without torch
-            import polymask.score as S
-
-            original = S.resolve_device
-            S.resolve_device = lambda _: None
-            try:
-                result = score_folders(root / "pred", root / "gt", options)
-            finally:
-                S.resolve_device = original
-        else:
-            result = score_folders(root / "pred", root / "gt", options)
+        _write(root, pairs, missing=gone)
+        result = score_folders(root / "pred", root / "gt", options)
+    scored = {i: (gt, None if i in gone else pred) for i, (gt, pred) in enumerate(pairs)}
+    if missing == "skip":
+        scored = {i: pair for i, pair in scored.items() if i not in gone}
     fill = {"nan": math.nan, "one": 1.0, "zero": 0.0}[empty]
-    ref = score_reference(pairs, c, IGNORE, fill)
+    ref = score_reference(list(scored.values()), c, IGNORE, fill, boundary=boundary)
     r = result.report
-    assert r.images_scored == len(pairs) and not r.problems
+    assert r.images_scored == len(scored) and not r.problems
+    assert r.missing_predictions == [f"set{i % 2}/img{i:03d}" for i in gone]
     for k, cls in enumerate(r.classes):
         assert (cls.tp, cls.fp, cls.fn) == tuple(int(v) for v in ref["totals"][k])
         assert _approx(cls.metrics.global_.dice, ref["global"][k])
         assert _approx(cls.metrics.mean_per_image.dice, ref["mean-per-image"][k])
+        if boundary is not None:
+            assert _approx(cls.metrics.global_.boundary_dice, ref["boundary global"][k])
     assert _approx(r.summary.global_.dice, ref["mean global"])
     assert _approx(r.summary.mean_per_image.dice, ref["mean mean-per-image"])
-    # per-image rows, in key order (keys sort as the images were written: set0/..., set1/...)
-    order = sorted(range(len(pairs)), key=lambda i: f"set{i % 2}/img{i:03d}")
-    for n, i in enumerate(order):
-        image = r.images[n]
-        assert image.key == f"set{i % 2}/img{i:03d}"
-        expected = [ref["per image"][i][k] for k in range(1, c)]
+    # per-image rows in key order
+    keys = {f"set{i % 2}/img{i:03d}": n for n, i in enumerate(scored)}
+    assert [im.key for im in r.images] == sorted(keys)
+    for image in r.images:
+        expected = [ref["per image"][keys[image.key]][k] for k in range(1, c)]
         kept = [v for v in expected if not math.isnan(v)]
         assert _approx(image.mean_dice, sum(kept) / len(kept) if kept else None)
 
@@ -147,6 +156,7 @@ def _pairs(n=3, shape=(4, 5), value=1):
 
 def test_missing_policies(tmp_path):
     pairs = _pairs()
+    pairs[1][0][0, 0] = IGNORE  # an ignored pixel in the image whose prediction is missing
     _write(tmp_path, pairs, missing={1}, extra=1)
     args = (tmp_path / "pred", tmp_path / "gt")
     err = score_folders(*args, workers=1).report
