@@ -144,18 +144,36 @@ def _numpy_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
     return out
 
 
-def _numpy_window(a: np.ndarray, d: int, op) -> np.ndarray:
-    """``op`` (np.max / np.min) over the (2d+1)^2 window, outside the image padded with -1."""
-    padded = np.pad(a, d, constant_values=-1)
-    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * d + 1, axis=0)
-    rows = op(view, axis=-1)
-    view = np.lib.stride_tricks.sliding_window_view(rows, 2 * d + 1, axis=1)
-    return op(view, axis=-1)
+def window_max(x, k: int, axis: int, maximum):
+    """Max over every run of ``k`` entries along ``axis`` (the result is ``k - 1`` shorter), for
+    numpy arrays or torch tensors (``maximum`` is ``np.maximum`` or ``torch.maximum``).
+
+    Max-pooling with stride 1 by doubling: after step j each entry holds the max of the next 2^j,
+    and two overlapping such runs cover ``k``; log2(k) elementwise passes whatever the width, where
+    the CPU kernel of ``max_pool2d`` costs k per pixel.
+    """
+
+    def part(a, start: int, length: int):
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(start, start + length)
+        return a[tuple(index)]
+
+    m, width = x, 1
+    while 2 * width <= k:
+        n = m.shape[axis] - width
+        m = maximum(part(m, 0, n), part(m, width, n))
+        width *= 2
+    n = x.shape[axis] - k + 1
+    return maximum(part(m, 0, n), part(m, k - width, n))
 
 
 def _numpy_band(labels: np.ndarray, d: int) -> np.ndarray:
-    a = labels.astype(np.int32)
-    return _numpy_window(a, d, np.max) != _numpy_window(a, d, np.min)
+    x = np.pad(labels.astype(np.int32), d, constant_values=-1)[None]
+    neg = np.pad(-labels.astype(np.int32), d, constant_values=1)[None]
+    k = 2 * d + 1
+    hi = window_max(window_max(x, k, 1, np.maximum), k, 2, np.maximum)
+    lo = window_max(window_max(neg, k, 1, np.maximum), k, 2, np.maximum)
+    return (hi != -lo)[0]
 
 
 def _numpy_band_counts(gt, pred, c, ignore_index, boundary):
@@ -215,19 +233,16 @@ def _torch_batch(pairs, c, ignore_index, device, boundary) -> BatchCounts:
 
 
 def _torch_bands(gt, pred, d: int, torch):
-    """Band pixels of both label maps: max != min over the (2d+1)^2 window, outside the image
-    counting as another value. One separable max-pool (a row pass, then a column pass) over
-    four channels: the maps for the max and the negated maps for the min."""
-    import torch.nn.functional as F
-
+    """Band masks of both label maps (int32 tensors): max != min over the (2d+1)^2 window, the
+    outside of the image counting as another value; four channels, the maps for the max and
+    the negated maps for the min."""
     h, w = gt.shape
-    labels = torch.stack([gt, pred]).float()
-    x = torch.full((4, h + 2 * d, w + 2 * d), -1.0, device=labels.device)
-    x[2:] = 1.0  # outside the image: -1 for the max, and -(-1) for the negated maps
-    x[:2, d:-d, d:-d] = labels
-    x[2:, d:-d, d:-d] = -labels
+    x = torch.full((4, h + 2 * d, w + 2 * d), -1, dtype=torch.int32, device=gt.device)
+    x[2:] = 1  # outside the image: -1 for the max, and -(-1) for the negated maps
+    x[0, d:-d, d:-d], x[1, d:-d, d:-d] = gt, pred
+    x[2, d:-d, d:-d], x[3, d:-d, d:-d] = -gt, -pred
     k = 2 * d + 1
-    y = F.max_pool2d(F.max_pool2d(x[None], (1, k), stride=1), (k, 1), stride=1)[0]
+    y = window_max(window_max(x, k, 1, torch.maximum), k, 2, torch.maximum)
     return y[0] != -y[2], y[1] != -y[3]
 
 
@@ -235,14 +250,22 @@ def _torch_band_counts(gt, pred, c, ignore_index, boundary, torch, device):
     if gt.size == 0:
         return (torch.zeros(c, dtype=torch.int64, device=device),) * 3
     d = band_width(boundary, gt.shape)
-    g = _as_torch(gt, torch, device).long()
-    p = _as_torch(pred, torch, device).long()
+    g = _as_torch(gt, torch, device).to(torch.int32)
+    p = _as_torch(pred, torch, device).to(torch.int32)
     gt_band, pred_band = _torch_bands(g, p, d, torch)
-    valid = g != ignore_index if ignore_index is not None else torch.ones_like(gt_band)
-    band_gt = torch.bincount(g[gt_band & valid], minlength=c)[:c]
-    band_pred = torch.bincount(p[pred_band & valid], minlength=c)[:c]
-    band_hit = torch.bincount(g[gt_band & pred_band & valid & (g == p)], minlength=c)[:c]
-    return band_gt, band_pred, band_hit
+    if ignore_index is not None:
+        valid = g != ignore_index
+        gt_band &= valid
+        pred_band &= valid
+
+    def per_class(where, labels):  # pixels outside ``where`` go to a dropped bin c
+        return torch.bincount(torch.where(where, labels, c).reshape(-1), minlength=c + 1)[:c]
+
+    return (
+        per_class(gt_band, g),
+        per_class(pred_band, p),
+        per_class(gt_band & pred_band & (g == p), g),
+    )
 
 
 def resolve_device(device: str = "auto") -> str | None:
