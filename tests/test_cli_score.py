@@ -178,3 +178,21 @@ def test_error_maps_are_drawn_over_the_image(folders, tmp_path):
     assert abs(rgb[5, 0] - 200).max() <= 2  # correct background shows the image
     plain = np.asarray(Image.open(tmp_path / "err" / "a.png"))
     assert tuple(plain[5, 0]) == (0, 0, 0)  # no image found for a: black
+
+
+def test_github_annotations_and_json_on_stdout(folders):
+    (folders / "pred" / "a.png").write_bytes(b"broken")
+    r = _run(folders / "pred", folders / "gt", "--output-format", "github", "--fail-under", "0.9")
+    assert r.exit_code == 2
+    lines = r.output.splitlines()
+    assert any(line.startswith("::error file=") and "a.png" in line for line in lines)
+    assert "::error title=polymask score::mean dice (global) 0.8333 >= 0.9: FAILED" in lines
+    assert any(
+        line.startswith("::notice title=polymask score::mean Dice over 1 images") for line in lines
+    )
+    write_png(folders / "pred" / "a.png", np.zeros((6, 8), np.uint8))
+    r = CliRunner().invoke(
+        cli,
+        ["score", "-j", "1", str(folders / "pred"), str(folders / "gt"), "--output-format", "json"],
+    )
+    assert ScoreReport.model_validate_json(r.stdout).images_scored == 2

@@ -13,6 +13,7 @@ from polymask.cli.options import (
     EXIT_USAGE,
     ignore_index_opt,
     labels_opt,
+    output_format_opt,
     progress,
     usage_errors,
     workers_opt,
@@ -38,6 +39,7 @@ def _boundary(value: str | None) -> float | None:
 @click.command()
 @click.argument("preds", type=click.Path(exists=True, file_okay=False))
 @click.argument("gt", type=click.Path(exists=True, file_okay=False))
+@output_format_opt
 @labels_opt
 @ignore_index_opt
 @click.option(
@@ -124,6 +126,7 @@ def _boundary(value: str | None) -> float | None:
 def score(
     preds,
     gt,
+    output_format,
     labels_file,
     ignore_index,
     missing,
@@ -151,7 +154,13 @@ def score(
     """
     from polymask.labels import LabelMap
     from polymask.masks import atomic_write
-    from polymask.report.score import print_table, render_csv, render_json, render_markdown
+    from polymask.report.score import (
+        print_table,
+        render_csv,
+        render_github,
+        render_json,
+        render_markdown,
+    )
     from polymask.score import ScoreOptions, apply_gates, parse_class_thresholds, score_folders
 
     width = _boundary(boundary)
@@ -182,7 +191,12 @@ def score(
             else None
         )
     result.report = apply_gates(result.report, fail_under, thresholds, aggregate)
-    print_table(result)
+    if output_format == "json":
+        click.echo(render_json(result), nl=False)
+    else:
+        print_table(result)
+    if output_format == "github":
+        click.echo(render_github(result), nl=False)
     for path, render in ((json_out, render_json), (csv_out, render_csv), (md_out, render_markdown)):
         if path:
             atomic_write(path, render(result).encode("utf-8"))

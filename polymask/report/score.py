@@ -15,6 +15,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from polymask.errors import Problem
+from polymask.report.problems import _escape_data, _escape_property
+from polymask.report.problems import render_github as render_problems_github
 from polymask.score import ScoreResult
 from polymask.score_report import AGGREGATES, GateResult, ScoreReport
 
@@ -51,6 +54,22 @@ def render_csv(result: ScoreResult) -> str:
             ]
             writer.writerow([key, c, name, *cells, tp, fp, fn, tp + fn, tp + fp])
     return buf.getvalue()
+
+
+def render_github(result: ScoreResult) -> str:
+    """GitHub Actions workflow commands: an error per bad input file and per failed gate, and a
+    notice with the means, so a pull request shows why the check failed."""
+    r = result.report
+    problems = [Problem(p.file, p.message) for p in r.problems]
+    lines = [render_problems_github(problems)]
+    title = _escape_property("polymask score")
+    for g in r.gates:
+        if not g.passed:
+            lines.append(f"::error title={title}::{_escape_data(_gate_line(g))}\n")
+    means = ", ".join(f"{agg} {_fmt(r.summary.get(agg).dice)}" for agg in AGGREGATES)
+    note = f"mean Dice over {r.images_scored} images: {means}"
+    lines.append(f"::notice title={title}::{_escape_data(note)}\n")
+    return "".join(lines)
 
 
 def _gate_line(g: GateResult) -> str:
