@@ -11,9 +11,7 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    ignore_index_opt,
     labels_opt,
-    output_format_opt,
     progress,
     usage_errors,
     workers_opt,
@@ -39,9 +37,22 @@ def _boundary(value: str | None) -> float | None:
 @click.command()
 @click.argument("preds", type=click.Path(exists=True, file_okay=False))
 @click.argument("gt", type=click.Path(exists=True, file_okay=False))
-@output_format_opt
+@click.option(
+    "--output-format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="stdout: tables (text), the JSON report (json), or tables plus GitHub Actions "
+    "annotations for bad files and failed gates (github).",
+)
 @labels_opt
-@ignore_index_opt
+@click.option(
+    "--ignore-index",
+    type=click.IntRange(0, 65535),
+    default=255,
+    show_default=True,
+    help="Ground-truth value of pixels left out of every count.",
+)
 @click.option(
     "--missing",
     type=click.Choice(["error", "zero", "skip"]),
