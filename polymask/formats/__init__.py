@@ -13,6 +13,7 @@ from pathlib import Path
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import labelme
 from polymask.model import ImageAnnotation
+from polymask.storage import as_path
 
 LOADERS = {"labelme": labelme.load}
 DEFAULT_CONVENTION = {"labelme": "labelme"}
@@ -40,7 +41,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
     """
     found: dict[Path, InputFile] = {}
     for item in inputs:
-        p = Path(item)
+        p = as_path(item)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() in SUFFIXES and f.is_file():
@@ -62,7 +63,7 @@ def load_annotations(
 ) -> list[ImageAnnotation]:
     """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
     if not isinstance(source, InputFile):
-        path = Path(source)
+        path = as_path(source)
         source = InputFile(path, path.parent)
     fmt = fmt or detect_format(source.path)
     if fmt not in LOADERS:

@@ -11,11 +11,12 @@ import binascii
 import io
 import json
 from json.decoder import scanstring
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from pydantic import ValidationError
 
 from polymask.errors import AnnotationError, Problem
+from polymask.storage import is_local
 
 MAX_SIDE = 1 << 17
 """Largest image side accepted (131072 px): larger declared sizes are refused before allocating."""
@@ -189,6 +190,9 @@ def resolve_image(source: Path, image_path: str, root: Path) -> Path | None:
     Paths written on Windows (``..\\img\\a.jpg``) are read as such on every system.
     """
     rel = PureWindowsPath(image_path).as_posix() if "\\" in image_path else image_path
+    if not is_local(source):  # no symlinks in a store: refusing '..' keeps it inside
+        parts = PurePosixPath(rel).parts
+        return None if rel.startswith("/") or ".." in parts else source.parent.joinpath(*parts)
     candidate = (source.parent / rel).resolve()
     root = root.resolve()
     if candidate != root and root not in candidate.parents:
@@ -201,7 +205,7 @@ def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with path.open("rb") as f, Image.open(f) as img:
             return img.size
     except FileNotFoundError:
         raise AnnotationError([Problem(file, f"image not found: {path}", where, code="PM022")]) from None
