@@ -138,8 +138,34 @@ def _paint_labelme(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) 
     """LabelMe's Pillow drawing, straight onto one canvas.
 
     Painting a shape with its value directly sets exactly the pixels LabelMe's per-shape boolean
-    mask would, without allocating a full-size mask per shape.
+    mask would, without allocating a full-size mask per shape. For 8-bit maps Pillow draws into
+    the returned array itself (:mod:`polymask.canvas`); otherwise, or where this Pillow cannot,
+    :func:`_paint_labelme_copying` draws the same pixels on an image of its own.
     """
+    from PIL import ImageDraw
+
+    from polymask.canvas import drawing_canvas
+
+    out = np.zeros(size, dtype=dtype)
+    canvas = drawing_canvas(out)
+    if canvas is None:
+        return _paint_labelme_copying(size, jobs, dtype)
+    draw = ImageDraw.Draw(canvas)
+    for shape, value in jobs:
+        if shape.kind == "mask":
+            _paste_patch(out, shape, value)
+        elif shape.holes:
+            out[_labelme_mask(size, shape)] = value
+        else:
+            _draw_labelme(draw, shape, int(value))
+    return out
+
+
+def _paint_labelme_copying(
+    size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype
+) -> np.ndarray:
+    """:func:`_paint_labelme` on a Pillow image of its own, read back at the end (and around
+    shapes that numpy paints: holes, mask patches)."""
     from PIL import Image, ImageDraw
 
     height, width = size
