@@ -208,6 +208,25 @@ def peak_rss_mib(root: Path, images: int, tmp: Path) -> float:
     return int(out) / 1024  # ru_maxrss is in KiB on Linux
 
 
+def machine() -> str:
+    """CPU model, core count and Python version, for the results table."""
+    cpu = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def deflate_name() -> str:
+    from polymask.png import DEFLATE
+
+    if DEFLATE.__name__ == "zlib":
+        return f"zlib {DEFLATE.ZLIB_RUNTIME_VERSION} (install polymask[fast] for zlib-ng)"
+    return f"zlib-ng {getattr(DEFLATE, 'ZLIBNG_VERSION', '')}".strip()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=100, help="images timed per round")
@@ -230,10 +249,8 @@ def main() -> None:
         root = dataset(a.data, tmp, max([a.images, a.throughput_images, *rss_sizes]))
         rows = per_image(root, a.images, a.repeat, tmp)
         peers = {name: ms for name, ms in rows if not name.startswith("polymask")}
-        print(
-            f"\n{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-            f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker"
-        )
+        print(f"\n{machine()}; PNG deflate: {deflate_name()}")
+        print(f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker")
         print("| pipeline | ms/image (median) | " + " | ".join(f"vs {p}" for p in peers) + " |")
         print("|---|---:|" + "---:|" * len(peers))
         for name, ms in rows:
