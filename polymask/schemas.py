@@ -19,8 +19,22 @@ def _labelme() -> type[BaseModel]:
     return LabelMeFile
 
 
+def _via() -> type[BaseModel]:
+    from polymask.formats.via import ViaFile
+
+    return ViaFile
+
+
+def _geojson() -> type[BaseModel]:
+    from polymask.formats.geojson import FeatureCollection
+
+    return FeatureCollection
+
+
 SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
     "labelme.schema.json": _labelme,
+    "via.schema.json": _via,
+    "geojson.schema.json": _geojson,
 }
 """File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
 

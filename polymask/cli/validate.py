@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from polymask.cli.format_options import build_format_options, format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -24,8 +25,10 @@ from polymask.cli.options import (
 @ignore_index_opt
 @click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
+@format_opts
 @workers_opt
-def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero, workers):
+def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero, fmt,
+             label_attribute, label_property, image_size, reference, workers):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -37,9 +40,12 @@ def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero
     from polymask.validate import validate_files
 
     with usage_errors():
+        format_options = build_format_options(
+            label_attribute, label_property, image_size, reference
+        )
         files = find_inputs(inputs)
         label_map = LabelMap.from_file(labels_file, ignore_index) if labels_file else None
-    result = validate_files(files, strict=strict, label_map=label_map, workers=workers)
+    result = validate_files(files, fmt, strict, label_map, workers, format_options)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":
