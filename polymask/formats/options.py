@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from polymask.errors import UsageError
+from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats.common import check_size
 
 
@@ -80,14 +80,20 @@ def image_key(file_key: str, image_name: str) -> str | None:
     return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
 
 
-def validation_problems(text: str, file: str, exc, tags: frozenset[str], parents: frozenset[str]):
+def validation_problems(
+    text: str,
+    file: str,
+    exc,
+    tags: frozenset[str],
+    parents: frozenset[str],
+    tag_field: str = "type",
+):
     """pydantic errors as problems, with discriminated-union tags taken out of the paths.
 
     pydantic puts a union member's tag into ``loc`` right after the field holding the union
     (``shape_attributes``, ``geometry``), where :func:`polymask.formats.common.json_path` does not
     look for it; without the tag the path is the one a user finds in the file.
     """
-    from polymask.errors import Problem
     from polymask.formats.common import _code, invalid_json_problem, json_path, locate
 
     problems = []
@@ -106,8 +112,31 @@ def validation_problems(text: str, file: str, exc, tags: frozenset[str], parents
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            expected = ctx.get("expected_tags")
+            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {expected}"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"{tag_field!r} is missing or not a string"
         line, column = locate(text, loc) or (None, None)
         problems.append(
             Problem(file, msg, json_path(loc), code=_code(err["type"]), line=line, column=column)
         )
     return problems
+
+
+class JsonSite:
+    """Problems at a place in a JSON file, with its path and line found from a ``loc`` tuple."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.text = text
+
+    def problem(self, loc: tuple, message: str, code: str = "PM012") -> Problem:
+        from polymask.formats.common import json_path, locate
+
+        line, column = locate(self.text, loc) or (None, None)
+        return Problem(self.file, message, json_path(loc), code=code, line=line, column=column)
+
+    def error(self, loc: tuple, message: str, code: str = "PM012") -> AnnotationError:
+        return AnnotationError([self.problem(loc, message, code)])

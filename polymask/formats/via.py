@@ -26,8 +26,14 @@ from pydantic import (
 )
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, image_size, read_text, resolve_image
-from polymask.formats.options import FormatOptions, image_key, label_key, validation_problems
+from polymask.formats.common import MAX_COORD, image_size, json_path, read_text, resolve_image
+from polymask.formats.options import (
+    FormatOptions,
+    JsonSite,
+    image_key,
+    label_key,
+    validation_problems,
+)
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -103,7 +109,7 @@ REGION_TYPES = {
     cls.model_fields["name"].annotation.__args__[0]: cls
     for cls in (PolygonRegion, PolylineRegion, RectRegion, CircleRegion, EllipseRegion, PointRegion)
 }
-_TAGS = frozenset(REGION_TYPES)
+_TAGS = frozenset(REGION_TYPES) | {"list", "object"}
 
 
 def _region_tag(value: Any) -> str | None:
@@ -115,6 +121,10 @@ ShapeAttributes = Annotated[
     Union[tuple(Annotated[cls, Tag(tag)] for tag, cls in REGION_TYPES.items())],  # noqa: UP007
     Discriminator(_region_tag),
 ]
+
+
+def _container_tag(value: Any) -> str | None:
+    return "object" if isinstance(value, dict) else "list" if isinstance(value, list) else None
 
 
 class Region(BaseModel):
@@ -134,7 +144,10 @@ class ViaImage(BaseModel):
 
     filename: str = Field(min_length=1)
     size: int | str | None = None
-    regions: list[Region] | dict[str, Region] = Field(
+    regions: Annotated[
+        Annotated[list[Region], Tag("list")] | Annotated[dict[str, Region], Tag("object")],
+        Discriminator(_container_tag),
+    ] = Field(
         default_factory=list, description="a list (VIA 2) or an object keyed '0', '1', ... (VIA 1)"
     )
     file_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -176,7 +189,8 @@ def parse(
             return project.via_img_metadata, project
         return ViaImages.model_validate_json(text, strict=strict).root, None
     except ValidationError as exc:
-        problems = validation_problems(text, file, exc, _TAGS, frozenset({"shape_attributes"}))
+        parents = frozenset({"shape_attributes", "regions"})
+        problems = validation_problems(text, file, exc, _TAGS, parents, "name")
         raise AnnotationError(problems) from None
 
 
@@ -186,8 +200,10 @@ def load(
     """Read a VIA file into one :class:`ImageAnnotation` per image it lists."""
     options = options or FormatOptions()
     file = str(path)
-    images, project = parse(read_text(path), file, strict)
-    prefix = "_via_img_metadata." if project is not None else ""
+    text = read_text(path)
+    images, project = parse(text, file, strict)
+    site = JsonSite(file, text)
+    prefix = ("_via_img_metadata",) if project is not None else ()
     attribute = label_key(options.label_attribute, _attribute_names(images, project))
     image_dir = _image_folder(project)
 
@@ -195,9 +211,11 @@ def load(
     out: list[ImageAnnotation] = []
     seen: dict[str, str] = {}
     for entry_key, image in images.items():
-        where = f"{prefix}{entry_key}"
+        loc = (*prefix, entry_key)
         try:
-            out.append(_image(image, where, file, key, root, image_dir, attribute, options, seen))
+            key_here = _key(image.filename, key, seen, site, loc)
+            size, image_file = _size(image.filename, image_dir, path, root, options, site, loc)
+            out.append(_image(image, key_here, size, image_file, attribute, site, loc))
         except AnnotationError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -209,14 +227,15 @@ def _attribute_names(images: dict[str, ViaImage], project: ViaProject | None):
     if project is not None and isinstance((project.via_attributes or {}).get("region"), dict):
         yield project.via_attributes["region"].keys()
     for image in images.values():
-        for region in _regions(image):
+        for _, region in _regions(image):
             yield region.region_attributes.keys()
 
 
-def _regions(image: ViaImage) -> list[Region]:
+def _regions(image: ViaImage):
+    """(index or key, region) in file order, for VIA 2 lists and VIA 1 objects alike."""
     if isinstance(image.regions, dict):
-        return list(image.regions.values())
-    return image.regions
+        return list(image.regions.items())
+    return list(enumerate(image.regions))
 
 
 def _image_folder(project: ViaProject | None) -> str:
@@ -230,75 +249,60 @@ def _image_folder(project: ViaProject | None) -> str:
     return ""
 
 
-def _image(image: ViaImage, where, file, file_key, root, image_dir, attribute, options, seen):
-    """One image entry; ``file_key`` is the JSON's own output name, ``seen`` the keys so far."""
-    name = image.filename
+def _key(name: str, file_key: str, seen: dict, site: JsonSite, loc: tuple) -> str:
+    """The output name of one image, unique in the file and inside the output folder."""
     key = image_key(file_key, name)
     if key is None:
-        raise AnnotationError(
-            [
-                Problem(
-                    file,
-                    f"image name {name!r} leads outside the output folder",
-                    f"{where}.filename",
-                    code="PM024",
-                )
-            ]
-        )
+        msg = f"image name {name!r} leads outside the output folder"
+        raise site.error((*loc, "filename"), msg, "PM024")
     if key in seen:
-        raise AnnotationError(
-            [
-                Problem(
-                    file,
-                    f"image {name!r} is listed twice (also at {seen[key]})",
-                    f"{where}.filename",
-                    code="PM025",
-                )
-            ]
-        )
-    seen[key] = where
-    image_file = None
-    if "://" not in name:
-        image_file = resolve_image(Path(file), image_dir + name, root)
+        msg = f"image {name!r} is listed twice (also at {seen[key]})"
+        raise site.error((*loc, "filename"), msg, "PM025")
+    seen[key] = json_path(loc)
+    return key
+
+
+def _size(name, image_dir, path, root, options, site: JsonSite, loc: tuple):
+    """((width, height), image file or None): ``--image-size`` wins, else the image header."""
+    image_file = resolve_image(path, image_dir + name, root) if "://" not in name else None
     if options.image_size is not None:
-        width, height = options.image_size
-    elif image_file is None:
+        return options.image_size, image_file
+    if image_file is None:
         msg = (
             f"the image size is needed and {name!r} is not a file inside the dataset folder; "
             "give --image-size"
         )
-        raise AnnotationError([Problem(file, msg, f"{where}.filename", code="PM024")])
-    else:
-        try:
-            width, height = image_size(image_file, file, f"{where}.filename")
-        except AnnotationError as exc:
-            hint = "; give --image-size WxH when the images are elsewhere"
-            raise AnnotationError(
-                [Problem(p.file, p.message + hint, p.path, p.code) for p in exc.problems]
-            ) from None
+        raise site.error((*loc, "filename"), msg, "PM024")
+    try:
+        return image_size(image_file, site.file, ""), image_file
+    except AnnotationError as exc:
+        hint = "; give --image-size WxH when the images are elsewhere"
+        msg = exc.problems[0].message + hint
+        raise site.error((*loc, "filename"), msg, "PM022") from None
 
+
+def _image(image: ViaImage, key, size, image_file, attribute, site: JsonSite, loc: tuple):
     shapes, problems = [], []
-    items = image.regions.items() if isinstance(image.regions, dict) else enumerate(image.regions)
-    for index, region in items:
-        rwhere = f"{where}.regions" + (f"[{index}]" if isinstance(index, int) else f".{index}")
+    for index, region in _regions(image):
+        rloc = (*loc, "regions", index)
         try:
-            label = _label(region, attribute, file, rwhere)
-            shapes.extend(_to_shapes(region.shape_attributes, label, rwhere))
+            label = _label(region, attribute, site, rloc)
+            shapes.extend(_to_shapes(region.shape_attributes, label, json_path(rloc)))
         except AnnotationError as exc:
             problems.extend(exc.problems)
     if problems:
         raise AnnotationError(problems)
     return ImageAnnotation(
-        source=file,
+        source=site.file,
         key=key,
-        width=width,
-        height=height,
+        width=size[0],
+        height=size[1],
         image_path=str(image_file) if image_file is not None and image_file.is_file() else None,
         shapes=tuple(shapes),
     )
 
 
-def _label(region: Region, attribute: str, file: str, where: str) -> str:
+def _label(region: Region, attribute: str, site: JsonSite, loc: tuple) -> str:
     attrs = region.region_attributes
     if attribute not in attrs:
         known = ", ".join(sorted(attrs)) or "none"
@@ -306,7 +310,7 @@ def _label(region: Region, attribute: str, file: str, where: str) -> str:
             f"no region attribute {attribute!r} to take the label from (attributes: {known}); "
             "choose one with --label-attribute"
         )
-        raise AnnotationError([Problem(file, msg, f"{where}.region_attributes", code="PM026")])
+        raise site.error((*loc, "region_attributes"), msg, "PM026")
     value = attrs[attribute]
     if isinstance(value, dict):  # a checkbox: the one option ticked
         ticked = [k for k, v in value.items() if v is True]
@@ -322,9 +326,7 @@ def _label(region: Region, attribute: str, file: str, where: str) -> str:
         return str(value)
     else:
         msg = f"region attribute {attribute!r} is {value!r}, not a label"
-    raise AnnotationError(
-        [Problem(file, msg, f"{where}.region_attributes.{attribute}", code="PM026")]
-    )
+    raise site.error((*loc, "region_attributes", attribute), msg, "PM026")
 
 
 def _to_shapes(attrs, label: str, where: str) -> list[Shape]:
@@ -332,28 +334,16 @@ def _to_shapes(attrs, label: str, where: str) -> list[Shape]:
     name = attrs.name
     if name in ("polygon", "polyline"):
         points = tuple(zip(attrs.all_points_x, attrs.all_points_y, strict=True))
-        return [
-            Shape(kind="polygon" if name == "polygon" else "linestrip", points=points, **common)
-        ]
+        kind = "polygon" if name == "polygon" else "linestrip"
+        return [Shape(kind=kind, points=points, **common)]
     if name == "rect":
         corners = ((attrs.x, attrs.y), (attrs.x + attrs.width, attrs.y + attrs.height))
         return [Shape(kind="rectangle", points=corners, **common)]
     if name == "circle":
-        return [
-            Shape(
-                kind="circle",
-                points=((attrs.cx, attrs.cy), (attrs.cx + attrs.r, attrs.cy)),
-                **common,
-            )
-        ]
+        rim = (attrs.cx + attrs.r, attrs.cy)
+        return [Shape(kind="circle", points=((attrs.cx, attrs.cy), rim), **common)]
     if name == "ellipse":
+        centre, radii = (attrs.cx, attrs.cy), (attrs.rx, attrs.ry)
         rotation = math.degrees(attrs.theta)
-        return [
-            Shape(
-                kind="ellipse",
-                points=((attrs.cx, attrs.cy), (attrs.rx, attrs.ry)),
-                rotation=rotation,
-                **common,
-            )
-        ]
+        return [Shape(kind="ellipse", points=(centre, radii), rotation=rotation, **common)]
     return [Shape(kind="point", points=((attrs.cx, attrs.cy),), **common)]
