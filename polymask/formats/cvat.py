@@ -211,23 +211,23 @@ def load(
     problems: list[Problem] = []
     out: list[ImageAnnotation] = []
     seen: dict[str, int] = {}
-    n_images = 0
+    counts: dict[str, int] = {}
     for el in top.children:
+        counts[el.tag] = counts.get(el.tag, 0) + 1
         if el.tag in REFUSED:
             problems.append(
                 _problem(
                     file,
                     el,
-                    f"/annotations/{el.tag}",
+                    f"/annotations/{el.tag}[{counts[el.tag]}]",
                     f"<{el.tag}> is not supported (export the task as 'CVAT for images')",
                     "PM015",
                 )
             )
         if el.tag != "image":
             continue
-        n_images += 1
         try:
-            out.append(_image(el, f"/annotations/image[{n_images}]", file, key, root, seen))
+            out.append(_image(el, f"/annotations/image[{counts['image']}]", file, key, root, seen))
         except AnnotationError as exc:
             problems.extend(exc.problems)
     if problems:
