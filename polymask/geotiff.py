@@ -7,6 +7,7 @@ skip what is up to date in the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,11 @@ class Frame:
 
         if src_crs is not None:
             rings = self._reproject(rings, src_crs)
-        inverse = ~Affine(*self.transform[:6])
-        out = []
-        for ring in rings:
-            cols, rows = inverse * (ring[:, 0], ring[:, 1])
-            out.append(np.column_stack([cols, rows]))
-        return out
+        a, b, c, d, e, f = (~Affine(*self.transform[:6]))[:6]
+        return [
+            np.column_stack([a * r[:, 0] + b * r[:, 1] + c, d * r[:, 0] + e * r[:, 1] + f])
+            for r in rings
+        ]
 
     def _reproject(self, rings: list[np.ndarray], src_crs: str) -> list[np.ndarray]:
         from rasterio.crs import CRS
@@ -80,7 +80,8 @@ def reference_frame(path: str | Path) -> Frame:
     reason = check_size(frame.width, frame.height)
     if reason:
         raise ValueError(f"reference {path}: {reason}")
-    if np.isclose(np.linalg.det(np.reshape(frame.transform[:4], (2, 2))), 0):
+    a, b, _, d, e, _ = frame.transform[:6]
+    if not math.isfinite(a * e - b * d) or a * e - b * d == 0:
         raise ValueError(f"reference {path}: its transform is not invertible")
     return frame
 

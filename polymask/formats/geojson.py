@@ -11,7 +11,7 @@ MultiPolygon are one instance. Features without geometry are skipped; other geom
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -22,17 +22,20 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, check_size, image_size, read_text
-from polymask.formats.options import FormatOptions, label_key, validation_problems
+from polymask.formats.common import MAX_COORD, check_size, image_size, json_path, read_text
+from polymask.formats.options import FormatOptions, JsonSite, label_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
 MAX_WORLD = 1e12
 """Largest world coordinate accepted: beyond any projected CRS, but finite."""
 WorldCoord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_WORLD, le=MAX_WORLD)]
-Position = Union[tuple[WorldCoord, WorldCoord], tuple[WorldCoord, WorldCoord, WorldCoord]]  # noqa: UP007
+Position = Annotated[
+    list[WorldCoord], Field(min_length=2, description="x, y (and an altitude, ignored)")
+]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -103,6 +106,14 @@ class FeatureCollection(BaseModel):
     crs: dict[str, Any] | None = Field(default=None, description="legacy (2008) CRS member")
     bbox: list[float] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _collection(cls, value: Any) -> Any:
+        kind = value.get("type") if isinstance(value, dict) else None
+        if kind in ("Feature", "Polygon", "MultiPolygon"):
+            raise ValueError(f"a bare {kind} is not read: wrap it in a FeatureCollection")
+        return value
+
 
 def looks_like(head: str) -> bool:
     """Whether the start of a file reads as GeoJSON (for format detection)."""
@@ -126,45 +137,41 @@ def load(
     """Read a FeatureCollection into one :class:`ImageAnnotation`."""
     options = options or FormatOptions()
     file = str(path)
-    doc = parse(read_text(path), file, strict)
-    to_pixels, (width, height), image_path = _frame(doc, path, file, options)
+    text = read_text(path)
+    doc = parse(text, file, strict)
+    site = JsonSite(file, text)
+    to_pixels, (width, height), image_path = _frame(doc, path, site, options)
     prop = label_key(options.label_property, ((f.properties or {}).keys() for f in doc.features))
 
     shapes, problems = [], []
     for i, feature in enumerate(doc.features):
         if feature.geometry is None:
             continue
-        where = f"features[{i}]"
         try:
-            label = _label(feature, prop, file, where)
-            shapes.extend(_to_shapes(feature, label, where, to_pixels, file))
+            label = _label(feature, prop, site, ("features", i))
+            shapes.extend(_to_shapes(feature, label, ("features", i), to_pixels, site))
         except AnnotationError as exc:
             problems.extend(exc.problems)
     if not problems and options.reference and shapes and not _any_inside(shapes, width, height):
-        problems.append(
-            Problem(
-                file,
-                f"no feature overlaps the reference {options.reference} "
-                "(are the coordinates in its CRS?)",
-                "features",
-                code="PM027",
-            )
+        msg = (
+            f"no feature overlaps the reference {options.reference} "
+            "(are the coordinates in its CRS?)"
         )
+        problems.append(site.problem(("features",), msg, "PM027"))
     if problems:
         raise AnnotationError(problems)
-    return [
-        ImageAnnotation(
-            source=file,
-            key=key,
-            width=width,
-            height=height,
-            image_path=image_path,
-            shapes=tuple(shapes),
-        )
-    ]
+    annotation = ImageAnnotation(
+        source=file,
+        key=key,
+        width=width,
+        height=height,
+        image_path=image_path,
+        shapes=tuple(shapes),
+    )
+    return [annotation]
 
 
-def _frame(doc: FeatureCollection, path: Path, file: str, options: FormatOptions):
+def _frame(doc: FeatureCollection, path: Path, site: JsonSite, options: FormatOptions):
     """(coordinate mapping to pixels, image size, image path) for this file and options."""
     if options.reference:
         from polymask.geotiff import reference_frame
@@ -172,11 +179,14 @@ def _frame(doc: FeatureCollection, path: Path, file: str, options: FormatOptions
         try:
             frame = reference_frame(options.reference)
         except ValueError as exc:
-            raise AnnotationError([Problem(file, str(exc), code="PM028")]) from None
-        src_crs = _legacy_crs(doc, file)
+            raise AnnotationError([Problem(site.file, str(exc), code="PM028")]) from None
+        src_crs = _legacy_crs(doc, site)
 
         def to_pixels(rings):
-            return frame.to_pixels(rings, src_crs)
+            try:
+                return frame.to_pixels(rings, src_crs)
+            except ValueError as exc:
+                raise site.error(("crs",), str(exc), "PM028") from None
 
         return to_pixels, (frame.width, frame.height), options.reference
     if options.image_size is not None:
@@ -184,43 +194,35 @@ def _frame(doc: FeatureCollection, path: Path, file: str, options: FormatOptions
     for suffix in IMAGE_SUFFIXES:
         candidate = path.with_suffix(suffix)
         if candidate.is_file():
-            width, height = image_size(candidate, file, "")
+            width, height = image_size(candidate, site.file, "")
             reason = check_size(width, height)
             if reason:
-                raise AnnotationError([Problem(file, f"{candidate}: {reason}", code="PM021")])
+                raise AnnotationError([Problem(site.file, f"{candidate}: {reason}", code="PM021")])
             return _identity, (width, height), str(candidate)
     msg = (
         "the image size is unknown: give --image-size WxH (pixel coordinates), --reference "
         "image.tif (world coordinates), or put the image next to the file with the same name"
     )
-    raise AnnotationError([Problem(file, msg, code="PM024")])
+    raise AnnotationError([Problem(site.file, msg, code="PM024")])
 
 
 def _identity(rings: list[np.ndarray]) -> list[np.ndarray]:
     return rings
 
 
-def _legacy_crs(doc: FeatureCollection, file: str) -> str | None:
+def _legacy_crs(doc: FeatureCollection, site: JsonSite) -> str | None:
     """The CRS named by a 2008-style ``crs`` member, or None (then the reference's CRS)."""
     if doc.crs is None:
         return None
     props = doc.crs.get("properties")
     name = props.get("name") if isinstance(props, dict) else None
     if doc.crs.get("type") != "name" or not isinstance(name, str):
-        raise AnnotationError(
-            [
-                Problem(
-                    file,
-                    'crs: only {"type": "name", "properties": {"name": ...}} is understood',
-                    "crs",
-                    code="PM028",
-                )
-            ]
-        )
+        msg = 'only {"type": "name", "properties": {"name": ...}} is understood'
+        raise site.error(("crs",), msg, "PM028")
     return name
 
 
-def _label(feature: Feature, prop: str, file: str, where: str) -> str:
+def _label(feature: Feature, prop: str, site: JsonSite, loc: tuple) -> str:
     props = feature.properties or {}
     if prop not in props:
         known = ", ".join(sorted(props)) or "none"
@@ -228,55 +230,38 @@ def _label(feature: Feature, prop: str, file: str, where: str) -> str:
             f"no property {prop!r} to take the label from (properties: {known}); "
             "choose one with --label-property"
         )
-        raise AnnotationError([Problem(file, msg, f"{where}.properties", code="PM026")])
+        raise site.error((*loc, "properties"), msg, "PM026")
     value = props[prop]
     if isinstance(value, str) and value.strip():
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise AnnotationError(
-        [
-            Problem(
-                file,
-                f"property {prop!r} is {value!r}, not a label",
-                f"{where}.properties.{prop}",
-                code="PM026",
-            )
-        ]
-    )
+    msg = f"property {prop!r} is {value!r}, not a label"
+    raise site.error((*loc, "properties", prop), msg, "PM026")
 
 
-def _to_shapes(feature: Feature, label: str, where: str, to_pixels, file: str) -> list[Shape]:
+def _to_shapes(feature: Feature, label: str, loc: tuple, to_pixels, site: JsonSite) -> list[Shape]:
+    """One polygon shape per polygon; the polygons of a feature share its instance."""
     geom = feature.geometry
     polygons = [geom.coordinates] if geom.type == "Polygon" else geom.coordinates
-    group = feature.id if feature.id is not None else where  # one feature, one instance
+    group = feature.id if feature.id is not None else json_path(loc)
     shapes = []
     for p, rings in enumerate(polygons):
-        pwhere = f"{where}.geometry.coordinates" + (f"[{p}]" if geom.type == "MultiPolygon" else "")
+        ploc = (*loc, "geometry", "coordinates") + ((p,) if geom.type == "MultiPolygon" else ())
         arrays = to_pixels([np.asarray([pos[:2] for pos in ring], dtype=float) for ring in rings])
         if any(not np.all(np.isfinite(a)) or np.abs(a).max() > MAX_COORD for a in arrays):
-            raise AnnotationError(
-                [
-                    Problem(
-                        file,
-                        "coordinates fall far outside the image (pixel "
-                        f"coordinates beyond {MAX_COORD:.0f})",
-                        pwhere,
-                        code="PM014",
-                    )
-                ]
-            )
+            msg = f"coordinates fall far outside the image (beyond {MAX_COORD:.0f} px)"
+            raise site.error(ploc, msg, "PM014")
         exterior, *holes = (tuple(map(tuple, a[:-1].tolist())) for a in arrays)
-        shapes.append(
-            Shape(
-                kind="polygon",
-                label=label,
-                points=exterior,
-                holes=tuple(holes),
-                group=group,
-                where=pwhere,
-            )
+        shape = Shape(
+            kind="polygon",
+            label=label,
+            points=exterior,
+            holes=tuple(holes),
+            group=group,
+            where=json_path(ploc),
         )
+        shapes.append(shape)
     return shapes
 
 
