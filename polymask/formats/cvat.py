@@ -80,6 +80,9 @@ def parse_xml(data: bytes, file: str) -> Element:
         raise AnnotationError(
             [Problem(file, str(exc), line=parser.CurrentLineNumber, code="PM003")]
         ) from None
+    except (LookupError, ValueError) as exc:  # the declared encoding is unknown or unusable
+        msg = f"invalid XML: cannot decode it: {exc}"
+        raise AnnotationError([Problem(file, msg, line=1, code="PM001")]) from None
     except expat.ExpatError as exc:
         msg = f"invalid XML: {expat.errors.messages.get(exc.code, str(exc))}"
         raise AnnotationError(
@@ -262,19 +265,11 @@ def _image(
     reason = check_size(img.width, img.height)
     if reason:
         raise AnnotationError([_problem(file, el, where, reason, "PM021")])
-    key = image_key(file_key, img.name)
-    if key is None:
-        raise AnnotationError(
-            [
-                _problem(
-                    file,
-                    el,
-                    f"{where}/@name",
-                    f"image name {img.name!r} leads outside the output folder",
-                    "PM024",
-                )
-            ]
-        )
+    try:
+        key = image_key(file_key, img.name)
+    except ValueError as exc:
+        msg = f"image name {img.name!r} {exc}"
+        raise AnnotationError([_problem(file, el, f"{where}/@name", msg, "PM024")]) from None
     if key in seen:
         raise AnnotationError(
             [

@@ -57,27 +57,32 @@ def label_key(explicit: str | None, names: Iterable[Iterable[str]]) -> str:
     return next(iter(used)) if len(used) == 1 else "label"
 
 
-def image_key(file_key: str, image_name: str) -> str | None:
-    """Output name of one image of a multi-image file, or None when it would escape.
+def image_key(file_key: str, image_name: str) -> str:
+    """Output name of one image of a multi-image file.
 
     The image's name without extension, below the folder of the annotation file (so two files
-    in different folders cannot collide); subfolders in the name are kept. Absolute names,
-    drive letters and ``..`` are refused: a mask must never be written outside the output.
+    in different folders cannot collide); subfolders in the name are kept. Raises ValueError
+    for names that would leave the output folder (absolute, drive letters, ``..``) or that no
+    file system takes (control characters, over-long parts).
     """
     name = PureWindowsPath(image_name).as_posix() if "\\" in image_name else image_name
     path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
-        return None
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        raise ValueError("leads outside the output folder")
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts:
-        return None
+        raise ValueError("names no file")
+    if any(_unfit(p) for p in parts):
+        raise ValueError("cannot be a file name (a control character, or a part over 240 bytes)")
     folder = PurePosixPath(file_key).parent
-    stem = (
-        PurePosixPath(*parts).with_suffix("")
-        if PurePosixPath(parts[-1]).suffix
-        else PurePosixPath(*parts)
-    )
+    last = PurePosixPath(parts[-1])
+    stem = PurePosixPath(*parts[:-1], last.stem if last.suffix else last.name)
     return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
+
+
+def _unfit(part: str) -> bool:
+    """A name part no file system takes: control characters, or too long for one component."""
+    return any(ord(ch) < 32 for ch in part) or len(part.encode("utf-8", "replace")) > 240
 
 
 def validation_problems(

@@ -251,10 +251,10 @@ def _image_folder(project: ViaProject | None) -> str:
 
 def _key(name: str, file_key: str, seen: dict, site: JsonSite, loc: tuple) -> str:
     """The output name of one image, unique in the file and inside the output folder."""
-    key = image_key(file_key, name)
-    if key is None:
-        msg = f"image name {name!r} leads outside the output folder"
-        raise site.error((*loc, "filename"), msg, "PM024")
+    try:
+        key = image_key(file_key, name)
+    except ValueError as exc:
+        raise site.error((*loc, "filename"), f"image name {name!r} {exc}", "PM024") from None
     if key in seen:
         msg = f"image {name!r} is listed twice (also at {seen[key]})"
         raise site.error((*loc, "filename"), msg, "PM025")
