@@ -115,7 +115,10 @@ def _geotiff_frame(fmt: str, options: RasterizeOptions):
         return None
     from polymask.geotiff import reference_frame
 
-    return reference_frame(reference)  # already opened once by the loader: cannot fail here
+    try:
+        return reference_frame(reference)
+    except ValueError as exc:  # the loader read it a moment ago, but it may have changed since
+        raise AnnotationError([Problem(reference, str(exc), code="PM028")]) from None
 
 
 def collect_labels(

@@ -81,6 +81,9 @@ def test_world_coordinates_give_a_geotiff_on_the_reference_grid(tmp_path):
 
     again = CliRunner().invoke(cli, args)  # the fingerprint in the GeoTIFF makes a rerun skip
     assert again.exit_code == 0 and "1 skipped" in again.output
+    first = (out / "world.tif").read_bytes()
+    assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0
+    assert (out / "world.tif").read_bytes() == first  # same inputs, byte-identical output
 
 
 def test_png_on_request(tmp_path):
