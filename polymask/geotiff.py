@@ -8,12 +8,14 @@ skip what is up to date in the same way.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from polymask.masks import FINGERPRINT_KEY, atomic_write, voc_palette
+from polymask.masks import FINGERPRINT_KEY, voc_palette
+from polymask.storage import as_path, atomic_write
 
 
 @dataclass(frozen=True)
@@ -125,23 +127,31 @@ def write_geotiff(
     fingerprint: str | None = None,
     palette: bool = True,
 ) -> None:
-    atomic_write(path, encode_geotiff(array, frame, fingerprint, palette))
+    atomic_write(as_path(path), encode_geotiff(array, frame, fingerprint, palette))
 
 
 def read_geotiff_fingerprint(path: str | Path) -> str | None:
     """The fingerprint stored in a GeoTIFF mask, or None (missing or unreadable file)."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import RasterioError
 
     try:
-        with rasterio.open(path) as ds:
+        with _open(path) as ds:
             return ds.tags().get(FINGERPRINT_KEY)
-    except (RasterioIOError, OSError):
+    except (RasterioError, OSError):
         return None
 
 
 def read_geotiff(path: str | Path) -> np.ndarray:
-    import rasterio
-
-    with rasterio.open(path) as ds:
+    """Band 1 of a GeoTIFF mask. Raises OSError or a rasterio error for unreadable files."""
+    with _open(path) as ds:
         return ds.read(1)
+
+
+@contextmanager
+def _open(path):
+    """A raster read from its bytes, so local paths and storage URLs read the same way."""
+    from rasterio.io import MemoryFile
+
+    data = as_path(path).read_bytes()
+    with MemoryFile(data) as mem, mem.open() as ds:
+        yield ds

@@ -10,16 +10,19 @@ from polymask.cli.format_options import build_format_options, format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
+    apply_config,
     ignore_index_opt,
     labels_opt,
     output_format_opt,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
 @output_format_opt
 @labels_opt
 @ignore_index_opt
@@ -27,8 +30,10 @@ from polymask.cli.options import (
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
 @format_opts
 @workers_opt
-def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero, fmt,
-             label_attribute, label_property, image_size, reference, workers):
+@scheduler_opt
+@click.pass_context
+def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit_zero, fmt,
+             label_attribute, label_property, image_size, reference, workers, scheduler):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -39,13 +44,17 @@ def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero
     from polymask.report.problems import render
     from polymask.validate import validate_files
 
+    keys = {"labels_file": "labels", "ignore_index": "ignore_index", "workers": "workers"}
+    p = apply_config(ctx, inputs, dict(ctx.params), keys)
     with usage_errors():
         format_options = build_format_options(
             label_attribute, label_property, image_size, reference
         )
         files = find_inputs(inputs)
-        label_map = LabelMap.from_file(labels_file, ignore_index) if labels_file else None
-    result = validate_files(files, fmt, strict, label_map, workers, format_options)
+        label_map = LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
+        workers = p["workers"]
+    with usage_errors():
+        result = validate_files(files, fmt, strict, label_map, workers, scheduler, format_options)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":

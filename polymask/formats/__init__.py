@@ -14,6 +14,7 @@ from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import cvat, geojson, labelme, via
 from polymask.formats.options import FormatOptions
 from polymask.model import ImageAnnotation
+from polymask.storage import as_path
 
 LOADERS = {"labelme": labelme.load, "via": via.load, "cvat": cvat.load, "geojson": geojson.load}
 DEFAULT_CONVENTION = {"labelme": "labelme", "via": "center", "cvat": "center", "geojson": "center"}
@@ -48,7 +49,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
     """
     found: dict[Path, InputFile] = {}
     for item in inputs:
-        p = Path(item)
+        p = as_path(item)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() in SUFFIXES and f.is_file():
@@ -63,7 +64,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 def detect_format(path: Path) -> str:
     """The format of a file, judged from its suffix and first bytes."""
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         head = ""
@@ -86,7 +87,7 @@ def load_annotations(
 ) -> list[ImageAnnotation]:
     """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
     if not isinstance(source, InputFile):
-        path = Path(source)
+        path = as_path(source)
         source = InputFile(path, path.parent)
     fmt = fmt or detect_format(source.path)
     if fmt not in LOADERS:

@@ -230,7 +230,8 @@ def load(
         if el.tag != "image":
             continue
         try:
-            out.append(_image(el, f"/annotations/image[{counts['image']}]", file, key, root, seen))
+            where = f"/annotations/image[{counts['image']}]"
+            out.append(_image(el, where, path, key, root, seen))
         except AnnotationError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -259,8 +260,9 @@ def _validate(model: type[BaseModel], el: Element, where: str, file: str):
 
 
 def _image(
-    el: Element, where: str, file: str, file_key: str, root: Path, seen: dict
+    el: Element, where: str, path: Path, file_key: str, root: Path, seen: dict
 ) -> ImageAnnotation:
+    file = str(path)
     img = _validate(ImageEl, el, where, file)
     reason = check_size(img.width, img.height)
     if reason:
@@ -304,7 +306,7 @@ def _image(
             problems.extend(exc.problems)
     if problems:
         raise AnnotationError(problems)
-    image_file = resolve_image(Path(file), img.name, root)
+    image_file = resolve_image(path, img.name, root)
     return ImageAnnotation(
         source=file,
         key=key,
