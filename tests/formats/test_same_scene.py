@@ -3,10 +3,14 @@ those classes are what a brute-force pixel-centre test with shapely says."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import shapely
+from click.testing import CliRunner
 
+from polymask.cli.main import cli
 from polymask.formats import DEFAULT_ORDER, detect_format, load_annotations
 from polymask.labels import LabelMap
 from polymask.raster import burn
@@ -64,3 +68,16 @@ def test_cvat_z_order_puts_the_first_shape_on_top():
     by_file = burn(ann, LABELS, convention="center", order="file").classes
     assert np.count_nonzero(by_file != centre_truth(TRUTH, 40, 30)) > 0
     np.testing.assert_array_equal(_burn("cvat"), centre_truth(TRUTH, 40, 30))
+
+
+@pytest.mark.parametrize("fmt", ["via", "cvat", "geojson"])
+def test_stats_of_annotations_count_the_truth(fmt, tmp_path):
+    """``polymask stats`` burns with each format's defaults (z order for CVAT) like rasterize."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("__ignore__\n_background_\nbuilding\ncar\ntree\n")
+    args = ["stats", str(SCENE / FILES[fmt]), "--labels", str(labels), "--json", "-", "-j1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    pixels = {c["name"]: c["pixels"] for c in json.loads(result.stdout)["classes"]}
+    truth = np.bincount(centre_truth(TRUTH, 40, 30).ravel(), minlength=4)
+    assert [pixels[n] for n in ("_background_", "building", "car", "tree")] == truth.tolist()
