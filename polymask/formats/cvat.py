@@ -30,7 +30,10 @@ Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)
 Length = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_COORD)]
 Angle = Annotated[float, Field(allow_inf_nan=False)]
 MAX_ELEMENTS = 10_000_000
-"""More elements than this in one file is refused rather than held in memory."""
+"""More elements than this in one file is refused."""
+KEEP_DEPTH = 3
+"""Elements kept: <annotations>, <image>, and the shapes in it; deeper ones are only counted,
+so memory follows the number of shapes however deep a file nests."""
 
 
 @dataclass
@@ -48,9 +51,10 @@ class _Refused(Exception):
 
 
 def parse_xml(data: bytes, file: str) -> Element:
-    """The element tree of ``data``; any DTD, entity declaration or malformed XML is an error."""
+    """The top of the element tree of ``data`` (down to ``KEEP_DEPTH``); any DTD, entity
+    declaration or malformed XML is an error."""
     parser = expat.ParserCreate()
-    stack: list[Element] = []
+    stack: list[Element | None] = []
     roots: list[Element] = []
     count = 0
 
@@ -59,6 +63,9 @@ def parse_xml(data: bytes, file: str) -> Element:
         count += 1
         if count > MAX_ELEMENTS:
             raise _Refused(f"more than {MAX_ELEMENTS} elements")
+        if len(stack) >= KEEP_DEPTH:  # <attribute> and deeper: nothing there is read
+            stack.append(None)
+            return
         el = Element(tag, attrs, parser.CurrentLineNumber)
         (stack[-1].children if stack else roots).append(el)
         stack.append(el)

@@ -74,3 +74,5 @@ def test_deep_nesting_is_parsed_without_recursion():
     data = b"<annotations>" + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</annotations>"
     root = parse_xml(data, "deep.xml")
     assert root.tag == "annotations"
+    assert root.children[0].tag == "a" and len(root.children[0].children) == 1
+    assert root.children[0].children[0].children == []  # deeper levels are not kept
