@@ -91,3 +91,13 @@ def test_github_annotations_name_the_line(tmp_path):
 def test_bad_image_size_option_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(_via(tmp_path, [])), "--image-size", "64"])
     assert result.exit_code == 2 and "WIDTHxHEIGHT" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["via", "geojson"])
+def test_deep_nesting_is_refused_with_a_message(tmp_path, fmt):
+    path = tmp_path / "deep.json"
+    path.write_text(
+        '{"a.png1": {"filename": "a.png", "regions": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    )
+    with pytest.raises(AnnotationError, match="nested too deeply"):
+        load_annotations(path, fmt, options=FormatOptions(image_size=(4, 4)))
