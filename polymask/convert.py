@@ -23,6 +23,7 @@ from polymask.errors import AnnotationError, Problem
 from polymask.formats import (
     DEFAULT_CONVENTION,
     DEFAULT_ORDER,
+    TAKES_OPTIONS,
     InputFile,
     detect_format,
     load_annotations,
@@ -102,7 +103,7 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     convention = options.convention or DEFAULT_CONVENTION[fmt]
     order = options.order or DEFAULT_ORDER.get(fmt, "file")
     for ann in annotations:
-        fingerprint = _fingerprint(data_hash, ann.key, convention, order, options)
+        fingerprint = _fingerprint(data_hash, ann.key, convention, order, fmt, options)
         try:
             if options.check:
                 outcome.images.append(_check(ann, convention, order, frame, options))
@@ -155,14 +156,14 @@ def _labels_of(
 
 
 def _fingerprint(
-    data_hash: str, key: str, convention: str, order: str, options: RasterizeOptions
+    data_hash: str, key: str, convention: str, order: str, fmt: str, options: RasterizeOptions
 ) -> str:
     lm = options.label_map
     settings = (
         f"{__version__}|{data_hash}|{key}|{convention}|{order}|{options.unknown}|"
         f"{lm.ignore_index}|{sorted(lm.ids.items())}"
     )
-    if options.format_options is not None:
+    if fmt in TAKES_OPTIONS and options.format_options is not None:  # only where they matter
         settings += f"|{options.format_options.describe()}|{options.mask_format}"
     return "sha256:" + hashlib.sha256(settings.encode()).hexdigest()
 
