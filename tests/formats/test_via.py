@@ -101,3 +101,16 @@ def test_deep_nesting_is_refused_with_a_message(tmp_path, fmt):
     )
     with pytest.raises(AnnotationError, match="nested too deeply"):
         load_annotations(path, fmt, options=FormatOptions(image_size=(4, 4)))
+
+
+def test_changing_a_format_option_rewrites_the_masks(tmp_path):
+    path = _via(tmp_path, [_region({"name": "rect", "x": 1, "y": 1, "width": 4, "height": 3})])
+    out = tmp_path / "out"
+    runs = []
+    for size in ("16x12", "16x12", "20x12"):
+        args = ["rasterize", str(path), "-o", str(out), "--image-size", size, "-j1"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        runs.append(result.output)
+    assert "1 written" in runs[0] and "1 skipped" in runs[1] and "1 written" in runs[2]
+    assert Image.open(out / "a.png").size == (20, 12)
