@@ -19,6 +19,7 @@ SCHEMAS: dict[str, str] = {
     "config.schema.json": "polymask.config:PolymaskConfig",
     "validate-report.schema.json": "polymask.report.problems:ValidationReport",
     "stats-report.schema.json": "polymask.stats_report:StatsReport",
+    "score-report.schema.json": "polymask.score_report:ScoreReport",
 }
 """File name -> ``module:Model`` it is generated from (imported only when rendered)."""
 
