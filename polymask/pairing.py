@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polymask.errors import Problem
+from polymask.storage import as_path
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".gif")
 
@@ -55,7 +56,7 @@ def mask_files(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
 
 def pair_folders(preds: str | Path, gt: str | Path) -> Pairing:
     """Pairs sorted by key, with the missing and extra keys and the ambiguous files."""
-    preds, gt = Path(preds), Path(gt)
+    preds, gt = as_path(preds), as_path(gt)
     for folder in (preds, gt):
         if not folder.is_dir():
             raise NotADirectoryError(f"{folder}: not a folder")

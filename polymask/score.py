@@ -39,6 +39,7 @@ from polymask.score_report import (
     ScoreReport,
     Settings,
 )
+from polymask.storage import as_path
 
 MissingPolicy = Literal["error", "zero", "skip"]
 MAX_DISCOVERED_CLASSES = 1024
@@ -60,6 +61,10 @@ class ScoreOptions:
     boundary: float | None = None
     worst: int = 10
     batch_pixels: int = 1 << 24
+    scheduler: str = "processes"
+    """processes/threads/serial: decode in workers, count batches here on ``device``. A Dask
+    cluster (``dask`` or an address): each worker decodes and counts its own pairs (numpy), and
+    only the per-image counts travel back."""
 
 
 @dataclass
@@ -224,6 +229,28 @@ class _Accumulator:
         return PerImage([k for k, _ in self.rows], *table)
 
 
+@dataclass
+class _Counted:
+    key: str
+    counts: np.ndarray | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _decode_and_count(
+    pair: MaskPair, num_classes: int | None, ignore_index: int | None, options: ScoreOptions
+) -> _Counted:
+    """Decode, check and count one pair where it is read (on a cluster worker), so that only
+    its (k, C) row of counts crosses the network, never the masks."""
+    item = _decode(pair, num_classes, ignore_index)
+    if item.gt is None:
+        return _Counted(item.key, None, item.problems)
+    c = max(num_classes or 1, item.max_value + 1)
+    acc = _Accumulator(replace(options, ignore_index=ignore_index), None, c)
+    acc.add(item)
+    acc.flush()
+    return _Counted(item.key, acc.rows[0][1])
+
+
 def _label_map(gt: Path, options: ScoreOptions) -> LabelMap | None:
     if options.labels is not None:
         return options.labels
@@ -248,7 +275,7 @@ def score_folders(
     in the report; the other files are scored.
     """
     options = options or ScoreOptions(**kwargs)
-    preds, gt = Path(preds), Path(gt)
+    preds, gt = as_path(preds), as_path(gt)
     if options.missing not in ("error", "zero", "skip"):
         raise UsageError(
             "Expected argument `missing` to be one of ('error', 'zero', 'skip'), "
@@ -277,15 +304,28 @@ def score_folders(
             for path in pairing.missing.values()
         ]
     acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
-    decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
-    items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
-    for done, item in enumerate(pmap(decode, items, options.workers, chunksize=CHUNK), 1):
-        consumed()
-        pairing.problems += item.problems
-        if item.gt is not None:
-            acc.add(item)
-        if on_progress:
-            on_progress(done, len(work))
+    if options.scheduler == "dask" or "://" in options.scheduler:
+        count = partial(_decode_and_count, num_classes=num_classes, ignore_index=ignore,
+                        options=options)
+        results = pmap(count, work, options.workers, CHUNK, options.scheduler)
+        for done, counted in enumerate(results, 1):
+            pairing.problems += counted.problems
+            if counted.counts is not None:
+                acc.rows.append((counted.key, counted.counts))
+                acc.c = max(acc.c, counted.counts.shape[1])
+            if on_progress:
+                on_progress(done, len(work))
+    else:
+        decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
+        items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
+        results = pmap(decode, items, options.workers, CHUNK, options.scheduler)
+        for done, item in enumerate(results, 1):
+            consumed()
+            pairing.problems += item.problems
+            if item.gt is not None:
+                acc.add(item)
+            if on_progress:
+                on_progress(done, len(work))
     acc.flush()
     per_image = acc.per_image()
     names = _class_names(label_map, acc.c)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -68,7 +69,7 @@ def test_unreachable_scheduler_is_a_usage_error(dataset):
 
 
 def slow_rasterize(item, options):
-    time.sleep(0.25)
+    time.sleep(0.4)
     return rasterize_file(item, options)
 
 
@@ -91,8 +92,12 @@ def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset
             distributed.Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         report = RunReport()
+        def kill_a_busy_worker():
+            time.sleep(0.15)  # both workers are now inside a chunk (0.8 s each)
+            os.kill(pids[0], signal.SIGKILL)
+
         outcomes = run(tmp_path / "dask", cluster.scheduler_address, report,
-                       on_first=lambda: os.kill(pids[0], signal.SIGKILL))
+                       on_first=kill_a_busy_worker)
     assert sorted(o.source for o in outcomes) == sorted(str(f.path) for f in files)
     assert report.retried, "the chunk on the killed worker ran again and is reported"
     run(tmp_path / "serial", "serial")
@@ -106,3 +111,27 @@ def test_stats_on_a_running_cluster_equals_local(dataset, tmp_path, cluster):
                                  "--scheduler", cluster.scheduler_address])
     assert local.exit_code == remote.exit_code == 0, remote.output
     assert local.stdout == remote.stdout and '"images": 24' in local.stdout
+
+
+def test_score_on_a_running_cluster_equals_local(tmp_path, cluster):
+    """On a cluster the workers count; the client receives only per-image counts."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for i in range(10):
+        gt = rng.integers(0, 4, (24, 32), dtype=np.uint8)
+        gt[:3] = 255
+        pred = np.where(rng.random((24, 32)) < 0.8, gt % 255, rng.integers(0, 4, (24, 32)))
+        for folder, arr in (("gt", gt), ("pred", pred.astype(np.uint8))):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(arr).save(tmp_path / folder / f"m{i}.png")
+    runner = CliRunner()
+    args = ["score", str(tmp_path / "pred"), str(tmp_path / "gt"), "--output-format", "json",
+            "--boundary", "2"]
+    local = runner.invoke(cli, [*args, "--scheduler", "serial"])
+    remote = runner.invoke(cli, [*args, "--scheduler", cluster.scheduler_address])
+    assert local.exit_code == remote.exit_code == 0, remote.output
+    here, there = json.loads(local.stdout), json.loads(remote.stdout)
+    assert len(here["images"]) == 10 and here["classes"]
+    assert here == there

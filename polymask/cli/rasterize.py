@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from polymask.cli.format_options import build_format_options, format_opts, mask_format_opt
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -41,10 +42,10 @@ CONFIG_KEYS = {
 @click.option("--convention", type=click.Choice(["center", "labelme"]), default=None,
               help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL) or 'labelme' "
                    "(LabelMe's own drawing). Default: the format's own (labelme for LabelMe).")
-@click.option("--order", type=click.Choice(["file", "area", "z"]), default="file",
-              show_default=True,
+@click.option("--order", type=click.Choice(["file", "area", "z"]), default=None,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
-                   "stay visible (area), or the format's stacking order (z).")
+                   "stay visible (area), or the format's stacking order (z). Default: z for "
+                   "CVAT, file for the others.")
 @click.option("--instances", "instances_dir", type=OUTPUT_DIR,
               help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
 @click.option("--overlay", "overlay_dir", type=OUTPUT_DIR,
@@ -53,11 +54,14 @@ CONFIG_KEYS = {
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
+@format_opts
+@mask_format_opt
 @workers_opt
 @scheduler_opt
 @click.pass_context
 def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
-              instances_dir, overlay_dir, force, check, workers, scheduler):
+              instances_dir, overlay_dir, force, check, fmt, label_attribute, label_property,
+              image_size, reference, mask_format, workers, scheduler):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -76,13 +80,18 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
     out = as_path(out_dir)
     with usage_errors():
+        format_options = build_format_options(
+            label_attribute, label_property, image_size, reference
+        )
+        if mask_format == "tif" and not reference:
+            raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         files = find_inputs(inputs)
         if labels_file:
             label_map = LabelMap.from_spec(labels_file, ignore_index)
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
-            labels, _ = collect_labels(files, workers=workers, scheduler=scheduler)
+            labels, _ = collect_labels(files, fmt, workers, scheduler, format_options)
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +110,9 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
         overlay_dir=as_path(p["overlay_dir"]) if p["overlay_dir"] else None,
         force=force,
         check=check,
+        fmt=fmt,
+        format_options=format_options,
+        mask_format=mask_format,
     )
     counts: dict[str, int] = {}
     problems = []

@@ -11,8 +11,10 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    PathOrURL,
     labels_opt,
     progress,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
@@ -35,8 +37,8 @@ def _boundary(value: str | None) -> float | None:
 
 
 @click.command()
-@click.argument("preds", type=click.Path(exists=True, file_okay=False))
-@click.argument("gt", type=click.Path(exists=True, file_okay=False))
+@click.argument("preds", type=PathOrURL(exists=True, file_okay=False))
+@click.argument("gt", type=PathOrURL(exists=True, file_okay=False))
 @click.option(
     "--output-format",
     type=click.Choice(["text", "json", "github"]),
@@ -134,6 +136,7 @@ def _boundary(value: str | None) -> float | None:
     help="Images to draw the error maps over (found by the same relative path).",
 )
 @workers_opt
+@scheduler_opt
 def score(
     preds,
     gt,
@@ -155,6 +158,7 @@ def score(
     errors_dir,
     images_dir,
     workers,
+    scheduler,
 ):
     """Score the predicted class-index masks in PREDS against the ground truth in GT.
 
@@ -164,7 +168,6 @@ def score(
     --missing error).
     """
     from polymask.labels import LabelMap
-    from polymask.masks import atomic_write
     from polymask.report.score import (
         print_table,
         render_csv,
@@ -173,6 +176,7 @@ def score(
         render_markdown,
     )
     from polymask.score import ScoreOptions, apply_gates, parse_class_thresholds, score_folders
+    from polymask.storage import atomic_write
 
     width = _boundary(boundary)
     with usage_errors():
@@ -184,6 +188,7 @@ def score(
             include_background=include_background,
             device=device,
             workers=workers,
+            scheduler=scheduler,
             boundary=width,
             worst=worst,
         )
