@@ -124,6 +124,10 @@ def per_image(root: Path, images: int, repeat: int, tmp: Path) -> list[tuple[str
                     sorted(coco.imgs),
                 )
             )
+    rerun = RasterizeOptions(out_dir=tmp / "ours-labelme", label_map=label_map)
+    times["polymask, rerun on unchanged files"] = time_each(
+        lambda f: rasterize_file(f, rerun), files
+    )
     same = sum(
         np.array_equal(
             read_mask(tmp / "ours-labelme" / f"{f.key}.png"), read_mask(peer_out / f"{f.key}.png")

@@ -69,7 +69,12 @@ def test_rasterize_benchmark_runs_and_reports(generated, monkeypatch, capsys):
     rasterize.main()
     out = capsys.readouterr().out
     assert "masks identical to the LabelMe-style peer's: 3/3" in out
-    for row in ("| polymask (labelme) |", "| polymask (center) |", "| LabelMe-style |"):
+    for row in (
+        "| polymask (labelme) |",
+        "| polymask (center) |",
+        "| LabelMe-style |",
+        "| polymask, rerun on unchanged files |",
+    ):
         assert row in out
     try:
         import pycocotools  # noqa: F401  (the COCO peer runs where it is installed)
