@@ -241,7 +241,7 @@ def main() -> None:
     ap.add_argument(
         "--throughput-images",
         type=int,
-        default=400,
+        default=1000,
         help="images for the 1 vs N workers comparison",
     )
     ap.add_argument(
