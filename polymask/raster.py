@@ -138,9 +138,9 @@ def _paint_labelme(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) 
     """LabelMe's Pillow drawing, straight onto one canvas.
 
     Painting a shape with its value directly sets exactly the pixels LabelMe's per-shape boolean
-    mask would, without allocating a full-size mask per shape. For 8-bit maps Pillow draws into
-    the returned array itself (:mod:`polymask.canvas`); otherwise, or where this Pillow cannot,
-    :func:`_paint_labelme_copying` draws the same pixels on an image of its own.
+    mask would, without allocating a full-size mask per shape. Pillow draws into the returned
+    array itself (:mod:`polymask.canvas`); where it cannot, :func:`_paint_labelme_copying` draws
+    the same pixels on an image of its own.
     """
     from PIL import ImageDraw
 

@@ -57,35 +57,36 @@ def shapes(draw):
     return Shape(label="x", kind="mask", points=(corner,), mask=patch)
 
 
-jobs = st.lists(st.tuples(shapes(), st.integers(1, 255)), min_size=1, max_size=8)
-
-
 @settings(max_examples=200, deadline=None)
-@given(jobs)
-def test_in_place_drawing_gives_the_copying_paths_pixels(job_list):
-    fast = _paint_labelme((H, W), job_list, np.uint8)
-    reference = _paint_labelme_copying((H, W), job_list, np.uint8)
-    assert fast.dtype == reference.dtype == np.uint8
+@given(st.sampled_from([(np.uint8, 255), (np.uint16, 65535)]), st.data())
+def test_in_place_drawing_gives_the_copying_paths_pixels(dtype_top, data):
+    dtype, top = dtype_top
+    job_list = data.draw(st.lists(st.tuples(shapes(), st.integers(1, top)), min_size=1, max_size=8))
+    fast = _paint_labelme((H, W), job_list, dtype)
+    reference = _paint_labelme_copying((H, W), job_list, dtype)
+    assert fast.dtype == reference.dtype == dtype
     np.testing.assert_array_equal(fast, reference)
 
 
-def test_the_probe_finds_in_place_drawing_with_this_pillow():
-    out = np.zeros((4, 6), np.uint8)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_probe_finds_in_place_drawing_with_this_pillow(dtype):
+    out = np.zeros((4, 6), dtype)
     img = canvas.drawing_canvas(out)
     assert img is not None
     from PIL import ImageDraw
 
-    ImageDraw.Draw(img).point((5, 3), fill=9)
-    assert out[3, 5] == 9 and out.sum() == 9
+    ImageDraw.Draw(img).point((5, 3), fill=250)
+    assert out[3, 5] == 250 and out.sum() == 250
 
 
 def test_arrays_pillow_cannot_share_are_refused():
-    assert canvas.drawing_canvas(np.zeros((4, 6), np.uint16)) is None
+    assert canvas.drawing_canvas(np.zeros((4, 6), np.int32)) is None
     assert canvas.drawing_canvas(np.zeros((4, 6), np.uint8)[:, ::2]) is None
+    assert canvas.drawing_canvas(np.zeros((4, 6), ">u2")) is None  # not the native byte order
 
 
 def test_without_in_place_drawing_the_copying_path_is_used(monkeypatch):
-    monkeypatch.setattr(canvas, "_draws_in_place", lambda: False)
+    monkeypatch.setattr(canvas, "_draws_in_place", lambda mode: False)
     square = Shape(label="x", kind="polygon", points=((1, 1), (4, 1), (4, 3), (1, 3)))
     expected = np.zeros((5, 6), np.uint8)
     expected[1:4, 1:5] = 3  # hand-computed: LabelMe includes the outline
