@@ -19,8 +19,22 @@ def _labelme() -> type[BaseModel]:
     return LabelMeFile
 
 
+def _coco() -> type[BaseModel]:
+    from polymask.formats.coco import CocoFile
+
+    return CocoFile
+
+
+def _label_studio() -> type[BaseModel]:
+    from polymask.formats.labelstudio import LabelStudioExport
+
+    return LabelStudioExport
+
+
 SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
     "labelme.schema.json": _labelme,
+    "coco.schema.json": _coco,
+    "label-studio.schema.json": _label_studio,
 }
 """File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
 

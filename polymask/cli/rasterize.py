@@ -10,6 +10,8 @@ import click
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    check_format,
+    format_opt,
     ignore_index_opt,
     labels_opt,
     progress,
@@ -22,14 +24,16 @@ from polymask.cli.options import (
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the class masks (subfolders mirror the inputs).")
+@format_opt
 @labels_opt
 @ignore_index_opt
 @click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
               show_default=True,
               help="A label missing from --labels: an error, left out, or painted as ignore.")
-@click.option("--convention", type=click.Choice(["center", "labelme"]), default=None,
-              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL) or 'labelme' "
-                   "(LabelMe's own drawing). Default: the format's own (labelme for LabelMe).")
+@click.option("--convention", type=click.Choice(["center", "labelme", "coco"]), default=None,
+              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
+                   "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
+                   "format's own (labelme for LabelMe, coco for COCO, center otherwise).")
 @click.option("--order", type=click.Choice(["file", "area", "z"]), default="file",
               show_default=True,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
@@ -43,7 +47,7 @@ from polymask.cli.options import (
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
 @workers_opt
-def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
+def rasterize(inputs, out_dir, fmt, labels_file, ignore_index, unknown, convention, order,
               instances_dir, overlay_dir, force, check, workers):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
@@ -55,6 +59,7 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
     from polymask.labels import LabelMap
     from polymask.masks import atomic_write
 
+    check_format(fmt)
     out = Path(out_dir)
     with usage_errors():
         files = find_inputs(inputs)
@@ -63,7 +68,7 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
-            labels, _ = collect_labels(files, workers=workers)
+            labels, _ = collect_labels(files, fmt, workers=workers)
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +84,7 @@ def rasterize(inputs, out_dir, labels_file, ignore_index, unknown, convention, o
         overlay_dir=Path(overlay_dir) if overlay_dir else None,
         force=force,
         check=check,
+        fmt=fmt,
     )
     counts: dict[str, int] = {}
     problems = []

@@ -9,6 +9,8 @@ import click
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    check_format,
+    format_opt,
     ignore_index_opt,
     labels_opt,
     output_format_opt,
@@ -20,12 +22,13 @@ from polymask.cli.options import (
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @output_format_opt
+@format_opt
 @labels_opt
 @ignore_index_opt
 @click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
 @workers_opt
-def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero, workers):
+def validate(inputs, output_format, fmt, labels_file, ignore_index, strict, exit_zero, workers):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -36,10 +39,11 @@ def validate(inputs, output_format, labels_file, ignore_index, strict, exit_zero
     from polymask.report.problems import render
     from polymask.validate import validate_files
 
+    check_format(fmt)
     with usage_errors():
         files = find_inputs(inputs)
         label_map = LabelMap.from_file(labels_file, ignore_index) if labels_file else None
-    result = validate_files(files, strict=strict, label_map=label_map, workers=workers)
+    result = validate_files(files, fmt=fmt, strict=strict, label_map=label_map, workers=workers)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import labelme
+from polymask.formats import coco, labelme, labelstudio
 from polymask.model import ImageAnnotation
 
-LOADERS = {"labelme": labelme.load}
-DEFAULT_CONVENTION = {"labelme": "labelme"}
+LOADERS = {"labelme": labelme.load, "coco": coco.load, "label-studio": labelstudio.load}
+DEFAULT_CONVENTION = {"labelme": "labelme", "coco": "coco", "label-studio": "center"}
 """The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
 SUFFIXES = {".json"}
 
@@ -53,8 +53,10 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 
 
 def detect_format(path: Path) -> str:
-    """The format of a file, judged from its suffix and first bytes."""
-    return "labelme"
+    """The format of a file, judged from the keys in its first bytes (see :mod:`.detect`)."""
+    from polymask.formats.detect import detect
+
+    return detect(path)
 
 
 def load_annotations(

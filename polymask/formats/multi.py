@@ -1,0 +1,54 @@
+"""What formats that describe many images in one file share: output keys and error paths.
+
+A COCO or Label Studio file yields one mask per image; each needs an output name that is
+unique in the file and can never lead outside the output folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath, PureWindowsPath
+
+from pydantic import ValidationError
+
+from polymask.errors import Problem
+from polymask.formats.common import json_path, locate, parse_problems
+
+
+def image_key(file_key: str, image_name: str) -> str | None:
+    """Output name of one image of a multi-image file, or None when the name would escape.
+
+    The image's name without extension, below the folder of the annotation file (files in
+    different folders cannot collide); subfolders in the name are kept. Absolute names, drive
+    letters and ``..`` are refused: a mask must never be written outside the output.
+    """
+    name = PureWindowsPath(image_name).as_posix() if "\\" in image_name else image_name
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts:
+        return None
+    rel = PurePosixPath(*parts)
+    stem = rel.with_suffix("") if rel.suffix else rel
+    folder = PurePosixPath(file_key).parent
+    return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
+
+
+def validation_problems(
+    text: str, file: str, exc: ValidationError, tags: frozenset[str], hidden: frozenset[str]
+) -> list[Problem]:
+    """pydantic errors as problems; ``hidden`` are union tags dropped wherever they appear in a
+    location (they name a branch of a union, not a key of the document)."""
+    problems = []
+    errors = exc.errors(include_url=False)
+    for p, err in zip(parse_problems(text, file, exc, tags), errors, strict=True):
+        loc = tuple(part for part in err["loc"] if part not in hidden)
+        if err["type"] == "json_invalid" or loc == tuple(err["loc"]):
+            problems.append(p)
+            continue
+        line, column = locate(text, loc) or (None, None)
+        problems.append(
+            Problem(p.file, p.message, json_path(loc, tags), p.code, line, column, p.severity)
+        )
+    return problems
