@@ -17,13 +17,13 @@ from typing import Annotated, Any, Union
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -83,7 +83,15 @@ class CocoRle(BaseModel):
     counts: list[Annotated[int, Field(ge=0, lt=1 << 32)]] | str
 
 
-Polygon = Annotated[list[Coord], Field(min_length=6)]
+
+
+def _pairs(polygon: list[float]) -> list[float]:
+    if len(polygon) % 2:
+        raise ValueError(f"a polygon is a flat list of x, y pairs, got {len(polygon)} numbers")
+    return polygon
+
+
+Polygon = Annotated[list[Coord], Field(min_length=6), AfterValidator(_pairs)]
 
 
 def _segmentation_kind(value: Any) -> str | None:
@@ -115,17 +123,6 @@ class CocoAnnotation(BaseModel):
     area: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
     bbox: Annotated[list[Coord], Field(min_length=4, max_length=4)] | None = None
     iscrowd: int = Field(default=0, ge=0, le=1)
-
-    @field_validator("segmentation")
-    @classmethod
-    def _pairs(cls, seg):
-        if isinstance(seg, list):
-            for polygon in seg:
-                if len(polygon) % 2:
-                    raise ValueError(
-                        f"a polygon is a flat list of x, y pairs, got {len(polygon)} numbers"
-                    )
-        return seg
 
 
 class CocoFile(BaseModel):
