@@ -37,7 +37,7 @@ from polymask.formats.common import (
     read_text,
     resolve_image,
 )
-from polymask.formats.multi import image_key, validation_problems
+from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -188,7 +188,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
         k = image_key(key, img.file_name)
         if k is None:
             report.add(("images", i, "file_name"),
-                       f"file_name {img.file_name!r} leads outside the dataset folder", "PM042")
+                       f"file_name {img.file_name!r} {KEY_REFUSED}", "PM042")
         elif k in keys:
             report.add(("images", i, "file_name"),
                        f"file_name gives the output name {k!r}, as images[{keys[k]}] does", "PM043")

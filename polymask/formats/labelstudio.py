@@ -25,7 +25,7 @@ from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
 from polymask.formats.common import MAX_SIDE, check_size, locate, read_text
-from polymask.formats.multi import image_key, validation_problems
+from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
 MAX_PERCENT = 1e6
@@ -120,7 +120,7 @@ RESULT_TYPES = {
 
 def _result_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in RESULT_TYPES else "other"
+    return kind if isinstance(kind, str) and kind in RESULT_TYPES else "other"
 
 
 _BRANCHES = {**RESULT_TYPES, "other": OtherResult}
@@ -200,7 +200,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
         name, field = _image_name(task, t)
         k = image_key(key, name)
         if k is None:
-            add((t, "data", field), f"image {name!r} leads outside the dataset folder", "PM042")
+            add((t, "data", field), f"image {name!r} {KEY_REFUSED}", "PM042")
             continue
         if k in keys:
             add((t, "data", field), f"image gives the output name {k!r}, as task [{keys[k]}] does",
@@ -269,7 +269,10 @@ def _image_name(task: Task, index: int) -> tuple[str, str]:
     if field is None:
         return f"task-{task.id if task.id is not None else index}", "data"
     ref = task.data[field]
-    name = PurePosixPath(unquote(urlsplit(ref).path)).name if ref else ""
+    try:
+        name = PurePosixPath(unquote(urlsplit(ref).path)).name
+    except ValueError:  # not a URL (an unbalanced "[" reads as a broken IPv6 host)
+        name = PurePosixPath(ref).name
     return name or f"task-{task.id if task.id is not None else index}", field
 
 
