@@ -41,11 +41,12 @@ def polygon_steps(xy: np.ndarray) -> int:
                       + 1))
 
 
-def polygon_toggles(xy: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Column-major pixel indices where pycocotools' scan conversion toggles the mask.
+def polygon_toggles(xy: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, rows) of the pixels where pycocotools' scan conversion toggles the mask.
 
-    ``xy`` is an (n, 2) array of vertices in pixel coordinates. Positions may repeat (two
-    toggles at one pixel cancel) and may equal ``height * width`` (a toggle past the end).
+    ``xy`` is an (n, 2) array of vertices in pixel coordinates. Pixels may repeat (two toggles
+    at one pixel cancel); a row may equal ``height`` (a toggle past the column's end). Every
+    column holds an even number of toggles, since a closed outline crosses a line evenly.
     """
     x = _trunc(SCALE * xy[:, 0] + 0.5)
     y = _trunc(SCALE * xy[:, 1] + 0.5)
@@ -79,30 +80,37 @@ def polygon_toggles(xy: np.ndarray, height: int, width: int) -> np.ndarray:
     keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= width - 1)
     yd = np.minimum(v1, v0)[keep].astype(float)
     yd = np.ceil(np.clip((yd + 0.5) / SCALE - 0.5, 0, height))
-    return xd[keep].astype(np.int64) * height + yd.astype(np.int64)
+    return xd[keep].astype(np.int64), yd.astype(np.int64)
 
 
 def polygon_mask(xy, height: int, width: int) -> np.ndarray:
     """The (height, width) boolean mask ``pycocotools`` makes of one polygon."""
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    toggles = polygon_toggles(xy, height, width)
-    return toggles_to_mask(toggles, height, width)
-
-
-def toggles_to_mask(toggles: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pixels with an odd number of toggles at or before them, column-major, as (h, w).
-
-    Only the columns between the first and the last toggle are computed.
-    """
     out = np.zeros((height, width), dtype=bool)
-    toggles = toggles[toggles < height * width]
-    if toggles.size == 0:
-        return out
-    c0, c1 = int(toggles.min()) // height, int(toggles.max()) // height
-    counts = np.bincount(toggles - c0 * height, minlength=(c1 - c0 + 1) * height)
-    inside = (np.cumsum(counts) & 1).astype(bool)
-    out[:, c0 : c1 + 1] = inside.reshape(c1 - c0 + 1, height).T
+    (r0, c0), block = polygon_block(xy, height, width)
+    out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
     return out
+
+
+def polygon_block(xy, height: int, width: int) -> tuple[tuple[int, int], np.ndarray]:
+    """``((r0, c0), block)``: the polygon's mask within its bounding box only.
+
+    Pixels outside the block are empty, so painting a small shape on a large image costs the
+    shape's size, not the image's.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    cols, rows = polygon_toggles(xy, height, width)
+    # a toggle at row == height closes its column below the image: it is dropped, and a
+    # column left inside runs to the bottom row
+    keep = rows < height
+    if not keep.any():
+        return (0, 0), np.zeros((0, 0), dtype=bool)
+    r1 = min(int(rows.max()), height - 1)
+    cols, rows = cols[keep], rows[keep]
+    r0, c0 = int(rows.min()), int(cols.min())
+    n_rows, n_cols = r1 - r0 + 1, int(cols.max()) - c0 + 1
+    counts = np.bincount((cols - c0) * n_rows + (rows - r0), minlength=n_cols * n_rows)
+    inside = (np.cumsum(counts.reshape(n_cols, n_rows), axis=1) & 1).astype(bool)
+    return (r0, c0), inside.T
 
 
 def counts_to_mask(counts, height: int, width: int) -> np.ndarray:

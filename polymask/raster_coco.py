@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from polymask.cocomask import MAX_STEPS, polygon_mask, polygon_steps
+from polymask.cocomask import MAX_STEPS, polygon_block, polygon_mask, polygon_steps
 from polymask.geometry import to_geometry
 from polymask.model import Shape
 
@@ -33,36 +33,44 @@ def paint(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.nda
     for shape, value in jobs:
         if shape.kind == "mask":
             _paste_patch(out, shape, value)
+            continue
+        rings = _rings(shape)
+        if len(rings) == 1 and not rings[0][1]:  # the common case: paint only its columns
+            xy = _checked(rings[0][0], shape)
+            (r0, c0), block = polygon_block(xy, *size)
+            out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]][block] = value
         else:
-            out[shape_mask(shape, size)] = value
+            out[_rings_mask(rings, shape, size)] = value
     return out
 
 
-def shape_mask(shape: Shape, size: tuple[int, int]) -> np.ndarray:
-    """The pixels one vector shape covers under the ``coco`` convention."""
-    height, width = size
+def _rings(shape: Shape) -> list[tuple]:
+    """(exterior, holes) of every part of the area a vector shape covers."""
     if shape.kind == "rectangle":
         (x0, y0), (x1, y1) = shape.points
         xs, xe, ys, ye = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
-        rings = [([(xs, ys), (xs, ye), (xe, ye), (xe, ys)], [])]
-    elif shape.kind == "polygon":
-        rings = [(shape.points, shape.holes)]
-    else:
-        geom = to_geometry(shape)
-        parts = geom.geoms if isinstance(geom, shapely.MultiPolygon) else [geom]
-        rings = [(p.exterior.coords[:-1], [h.coords[:-1] for h in p.interiors])
-                 for p in parts if not p.is_empty]
+        return [([(xs, ys), (xs, ye), (xe, ye), (xe, ys)], [])]
+    if shape.kind == "polygon":
+        return [(shape.points, shape.holes)]
+    geom = to_geometry(shape)
+    parts = geom.geoms if isinstance(geom, shapely.MultiPolygon) else [geom]
+    return [(p.exterior.coords[:-1], [h.coords[:-1] for h in p.interiors])
+            for p in parts if not p.is_empty]
+
+
+def _rings_mask(rings: list[tuple], shape: Shape, size: tuple[int, int]) -> np.ndarray:
+    """Parts united, holes cleared from their part."""
     out = np.zeros(size, dtype=bool)
     for exterior, holes in rings:
-        part = _ring(exterior, shape, height, width)
+        part = polygon_mask(_checked(exterior, shape), *size)
         for hole in holes:
-            part &= ~_ring(hole, shape, height, width)
+            part &= ~polygon_mask(_checked(hole, shape), *size)
         out |= part
     return out
 
 
-def _ring(ring, shape: Shape, height: int, width: int) -> np.ndarray:
+def _checked(ring, shape: Shape) -> np.ndarray:
     xy = np.asarray(ring, dtype=float).reshape(-1, 2)
     if polygon_steps(xy) > MAX_STEPS:
         raise ShapeTooLarge(shape.where)
-    return polygon_mask(xy, height, width)
+    return xy
