@@ -161,3 +161,17 @@ def test_coco_files_rasterize_as_ann_to_mask(tmp_path):
             for a in coco.loadAnns(coco.getAnnIds(imgIds=[img["id"]])):  # file order: later on top
                 expected[coco.annToMask(a).astype(bool)] = by_name[a["category_id"]]
             np.testing.assert_array_equal(burn(ann, label_map, convention="coco").classes, expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(x=coords, y=coords, bw=st.floats(0, 40), bh=st.floats(0, 40))
+def test_rectangles_match_pycocotools_boxes(x, y, bw, bh):
+    from polymask.model import ImageAnnotation, Shape
+
+    mask = _pycocotools()
+    h, w = 30, 45
+    expected = mask.decode(mask.frPyObjects(np.array([[x, y, bw, bh]]), h, w))[:, :, 0]
+    rect = Shape(label="a", kind="rectangle", points=((x + bw, y), (x, y + bh)))
+    ann = ImageAnnotation(source="-", key="k", width=w, height=h, shapes=(rect,))
+    classes = burn(ann, LabelMap.from_names(["a"]), convention="coco").classes
+    np.testing.assert_array_equal(classes, expected)
