@@ -27,7 +27,14 @@ from pydantic import (
     model_validator,
 )
 
-from polymask.cocomask import MAX_STEPS, RleError, counts_to_mask, polygon_steps, string_to_counts
+from polymask.cocomask import (
+    MAX_STEPS,
+    SCALE,
+    RleError,
+    counts_to_mask,
+    polygon_steps,
+    string_to_counts,
+)
 from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import (
     MAX_COORD,
@@ -247,13 +254,15 @@ def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, he
     if isinstance(seg, list):
         shapes = []
         for j, flat in enumerate(seg):
-            xy = np.asarray(flat, dtype=float).reshape(-1, 2)
-            if polygon_steps(xy) > MAX_STEPS:
+            xs, ys = flat[0::2], flat[1::2]
+            extent = max(max(xs) - min(xs), max(ys) - min(ys))
+            bound = len(xs) * (SCALE * extent + 2)  # no edge walks more steps than this
+            if bound > MAX_STEPS and polygon_steps(np.column_stack([xs, ys])) > MAX_STEPS:
                 report.add((*where, "segmentation", j),
                            f"polygon outline is too long to rasterize (over {MAX_STEPS // 5} px)",
                            "PM047")
                 continue
-            shapes.append(Shape(label=label, kind="polygon", points=tuple(map(tuple, xy)),
+            shapes.append(Shape(label=label, kind="polygon", points=tuple(zip(xs, ys, strict=True)),
                                 group=group, where=f"annotations[{where[1]}].segmentation[{j}]"))
         return shapes
     h, w = seg.size
@@ -287,9 +296,10 @@ def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: _
         bounds = (x0, y0, x0 + patch.shape[1], y0 + patch.shape[0]) if patch.size else None
         area = float(np.count_nonzero(patch))
     else:
-        pts = np.concatenate([np.asarray(s.points) for s in shapes])
-        bounds = (*pts.min(axis=0), *pts.max(axis=0))
-        area = sum(_shoelace(np.asarray(s.points)) for s in shapes)
+        xs = [x for s in shapes for x, _ in s.points]
+        ys = [y for s in shapes for _, y in s.points]
+        bounds = (min(xs), min(ys), max(xs), max(ys))
+        area = sum(_shoelace(np.asarray(s.points)) for s in shapes) if ann.area is not None else 0
     if ann.bbox is not None and bounds is not None:
         x, y, bw, bh = ann.bbox
         box = (x, y, x + bw, y + bh)
@@ -308,4 +318,5 @@ def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: _
 
 def _shoelace(xy: np.ndarray) -> float:
     x, y = xy[:, 0], xy[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+    twice = x[:-1] @ y[1:] - y[:-1] @ x[1:] + x[-1] * y[0] - y[-1] * x[0]
+    return abs(float(twice)) / 2
