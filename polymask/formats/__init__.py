@@ -17,7 +17,10 @@ from polymask.model import ImageAnnotation
 LOADERS = {"labelme": labelme.load, "coco": coco.load, "label-studio": labelstudio.load}
 DEFAULT_CONVENTION = {"labelme": "labelme", "coco": "coco", "label-studio": "center"}
 """The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
+SNIFFERS = {"coco": coco.looks_like, "label-studio": labelstudio.looks_like}
+"""Content tests, tried in this order on the first bytes of a file before falling back."""
 SUFFIXES = {".json"}
+HEAD_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,16 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 
 
 def detect_format(path: Path) -> str:
-    """The format of a file, judged from the keys in its first bytes (see :mod:`.detect`)."""
-    from polymask.formats.detect import detect
-
-    return detect(path)
+    """The format of a file, judged from its first bytes; LabelMe when nothing else matches."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        head = ""  # the loader reports the file as unreadable
+    for name, looks_like in SNIFFERS.items():
+        if looks_like(head):
+            return name
+    return "labelme"
 
 
 def load_annotations(

@@ -44,6 +44,7 @@ from polymask.formats.common import (
     read_text,
     resolve_image,
 )
+from polymask.formats.detect import sniff_json
 from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
@@ -140,6 +141,11 @@ class CocoFile(BaseModel):
     images: list[CocoImage]
     annotations: list[CocoAnnotation]
     categories: list[CocoCategory]
+
+
+def looks_like(head: str) -> bool:
+    """Whether the start of a file reads as COCO JSON (for format detection)."""
+    return sniff_json(head) == "coco"
 
 
 def parse(text: str, file: str, strict: bool = False) -> CocoFile:

@@ -25,6 +25,7 @@ from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
 from polymask.formats.common import MAX_SIDE, check_size, locate, read_text
+from polymask.formats.detect import sniff_json
 from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
@@ -169,6 +170,11 @@ class LabelStudioExport(RootModel):
 
 
 _HIDDEN_TAGS = frozenset({"task-list", "one-task"})
+
+
+def looks_like(head: str) -> bool:
+    """Whether the start of a file reads as a Label Studio export (for format detection)."""
+    return sniff_json(head) == "label-studio"
 
 
 def parse(text: str, file: str, strict: bool = False) -> list[Task]:
