@@ -40,12 +40,11 @@ from polymask.formats.common import (
     MAX_COORD,
     MAX_SIDE,
     check_size,
-    locate,
     read_text,
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
+from polymask.formats.multi import KEY_REFUSED, Reporter, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -157,23 +156,6 @@ def parse(text: str, file: str, strict: bool = False) -> CocoFile:
         ) from None
 
 
-class _Report:
-    """Problems of one file, each with its JSON path and line in the text."""
-
-    def __init__(self, text: str, file: str):
-        self.text, self.file = text, file
-        self.problems: list[Problem] = []
-
-    def add(self, loc: tuple, message: str, code: str, severity: str = "error") -> None:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        line, column = locate(self.text, loc) or (None, None)
-        self.problems.append(Problem(self.file, message, path, code, line, column, severity))
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-
 def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:
     """Read a COCO file into one :class:`ImageAnnotation` per image, in the file's image order.
 
@@ -183,7 +165,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     file = str(path)
     text = read_text(path)
     doc = parse(text, file, strict)
-    report = _Report(text, file)
+    report = Reporter(text, file)
 
     categories: dict[int, str] = {}
     for i, cat in enumerate(doc.categories):
@@ -252,7 +234,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
 
 
 def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, height: int,
-            report: _Report) -> list[Shape]:
+            report: Reporter) -> list[Shape]:
     seg = ann.segmentation
     if seg is None or (isinstance(seg, list) and not seg):
         report.add(where, "annotation has no segmentation: nothing to draw", "PM046", "warning")
@@ -293,7 +275,7 @@ def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, he
                   where=f"annotations[{where[1]}].segmentation")]
 
 
-def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: _Report) -> None:
+def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: Reporter) -> None:
     """Warn when ``bbox`` or ``area`` disagree with the segmentation (COCO derives both from it)."""
     if not shapes:
         return

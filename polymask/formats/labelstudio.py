@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
-from polymask.formats.common import MAX_SIDE, check_size, locate, read_text
+from polymask.formats.common import MAX_SIDE, check_size, read_text
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import KEY_REFUSED, image_key, validation_problems
+from polymask.formats.multi import KEY_REFUSED, Reporter, image_key, validation_problems
 from polymask.model import ImageAnnotation, Shape
 
 MAX_PERCENT = 1e6
@@ -191,14 +191,8 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     text = read_text(path)
     single = text.lstrip("\ufeff \t\r\n").startswith("{")
     tasks = parse(text, file, strict)
-    problems: list[Problem] = []
-
-    def add(loc: tuple, message: str, code: str, severity: str = "error", into=problems):
-        loc = loc[1:] if single else loc
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        line, column = locate(text, loc) or (None, None)
-        into.append(Problem(file, message, path, code, line, column, severity))
-
+    report = Reporter(text, file, unwrap=single)
+    add, problems = report.add, report.problems
     out: list[ImageAnnotation] = []
     keys: dict[str, int] = {}
     for t, task in enumerate(tasks):
@@ -216,7 +210,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
         live = [a for a, ann in enumerate(task.annotations) if not ann.was_cancelled]
         if not live:
             add((t,), "task has no annotation that was not cancelled: no mask", "PM060",
-                "warning", problems)
+                "warning")
             continue
         a = live[0]
         for other in live[1:]:
@@ -229,14 +223,13 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             continue
         if size is None:
             add((t, "annotations", a), "no result states original_width/original_height: "
-                "the image size is unknown, no mask", "PM062", "warning", problems)
+                "the image size is unknown, no mask", "PM062", "warning")
             continue
         width, height = size
         shapes = []
         for r, res in enumerate(results):
             loc = (t, "annotations", a, "result", r)
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in
-                            (loc[1:] if single else loc)).lstrip(".")
+            where = report.path(loc)
             if isinstance(res, OtherResult):
                 add(loc, f"result type {res.type!r} is not drawn: skipped", "PM063", "warning",
                     warnings)
@@ -254,7 +247,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
                 add((*loc, "value", "rle"), f"bad brush RLE: {exc}", "PM049")
         out.append(ImageAnnotation(source=file, key=k, width=width, height=height,
                                    shapes=tuple(shapes), warnings=tuple(warnings)))
-    if any(p.severity == "error" for p in problems):
+    if report.errors:
         raise AnnotationError(problems)
     if problems and out:  # task-level warnings ride on the first image of the file
         out[0] = out[0].model_copy(update={"warnings": (*problems, *out[0].warnings)})
