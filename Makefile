@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,torch]"
+	$(BIN)/python -m pip install -q -e ".[dev,torch,dask]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,10 +23,13 @@ demo: install
 	@echo "== rasterize them into class-index masks, instance masks and overlays"
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt \
 		--instances $(OUT)/instances --overlay $(OUT)/overlays
-	@echo "== the committed masks are what the annotations produce"
+	@echo "== a rerun skips what is up to date; --check confirms the masks match the annotations"
+	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt --check
-	@echo "== outputs in $(OUT)/"
-	@ls -R $(OUT)
+	@echo "== class balance of the masks, and what to train with"
+	$(BIN)/polymask stats $(OUT)/masks --plot $(OUT)/class_frequencies.png --json $(OUT)/stats.json
+	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG)"
+	@find $(OUT) -type f | sort
 
 test: install
 	$(BIN)/python -m pytest -q

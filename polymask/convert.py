@@ -22,10 +22,11 @@ from polymask import __version__
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import DEFAULT_CONVENTION, InputFile, detect_format, load_annotations
 from polymask.labels import LabelMap, UnknownPolicy
-from polymask.masks import MaskReadError, atomic_write, read_fingerprint, read_mask, write_png
+from polymask.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.model import ImageAnnotation
-from polymask.parallel import pmap
+from polymask.parallel import RunReport, pmap
 from polymask.raster import Order, burn
+from polymask.storage import as_path, atomic_write
 
 Status = Literal["written", "skipped", "ok", "missing", "differs", "failed"]
 
@@ -63,10 +64,15 @@ class FileOutcome:
 
 
 def rasterize_files(
-    files: Iterable[InputFile], options: RasterizeOptions, workers: int | None = None
+    files: Iterable[InputFile],
+    options: RasterizeOptions,
+    workers: int | None = None,
+    scheduler: str = "processes",
+    report: RunReport | None = None,
 ) -> Iterator[FileOutcome]:
     """Rasterize every file, yielding outcomes as they finish (order not guaranteed)."""
-    yield from pmap(partial(rasterize_file, options=options), files, workers)
+    work = partial(rasterize_file, options=options)
+    yield from pmap(work, files, workers, scheduler=scheduler, report=report)
 
 
 def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
@@ -79,7 +85,7 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
         outcome.problems.extend(exc.problems)
         return outcome
     except OSError as exc:
-        outcome.problems.append(Problem(str(item.path), f"cannot read: {exc.strerror}"))
+        outcome.problems.append(Problem(str(item.path), f"cannot read: {exc.strerror or exc}"))
         return outcome
     convention = options.convention or DEFAULT_CONVENTION[fmt]
     for ann in annotations:
@@ -95,11 +101,16 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     return outcome
 
 
-def collect_labels(files: Iterable[InputFile], fmt: str | None = None, workers: int | None = None):
+def collect_labels(
+    files: Iterable[InputFile],
+    fmt: str | None = None,
+    workers: int | None = None,
+    scheduler: str = "processes",
+):
     """Every label used in the files (for a discovered label map) and the problems met."""
     labels: set[str] = set()
     problems: list[Problem] = []
-    for found, errs in pmap(partial(_labels_of, fmt=fmt), files, workers):
+    for found, errs in pmap(partial(_labels_of, fmt=fmt), files, workers, scheduler=scheduler):
         labels |= found
         problems += errs
     return labels, problems
@@ -180,11 +191,11 @@ def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str
 
     from polymask.visualize import overlay
 
-    source = io.BytesIO(ann.image_data) if ann.image_data else ann.image_path
-    if source is None:
+    if ann.image_data is None and ann.image_path is None:
         return "no overlay: the image is outside the dataset folder"
     try:
-        with Image.open(source) as img:
+        source = io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
+        with source, Image.open(source) as img:
             rgb = np.asarray(img.convert("RGB"))
         picture = overlay(rgb, classes)
     except (OSError, ValueError) as exc:

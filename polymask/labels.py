@@ -51,17 +51,31 @@ class LabelMap:
 
     @classmethod
     def from_file(cls, path: str | Path, ignore_index: int = DEFAULT_IGNORE_INDEX) -> LabelMap:
+        """A ``labels.txt`` file (a local path or a URL)."""
+        from polymask.storage import as_path
+
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = as_path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"{path}: cannot read labels file: {exc.strerror}") from exc
+            raise UsageError(f"{path}: cannot read labels file: {exc.strerror or exc}") from exc
+        return cls.from_text(text, ignore_index, source=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, ignore_index: int = DEFAULT_IGNORE_INDEX, source: str = "labels"):
         names = [line.strip() for line in text.splitlines() if line.strip()]
         if not names:
-            raise UsageError(f"{path}: labels file is empty")
+            raise UsageError(f"{source}: labels file is empty")
         try:
             return cls.from_names(names, ignore_index)
         except UsageError as exc:
-            raise UsageError(f"{path}: {exc}") from exc
+            raise UsageError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def from_spec(cls, spec: str | Path | list[str], ignore_index: int = DEFAULT_IGNORE_INDEX):
+        """A labels file path, or the names themselves (as a configuration file may give them)."""
+        if isinstance(spec, list):
+            return cls.from_names(spec, ignore_index)
+        return cls.from_file(spec, ignore_index)
 
     @classmethod
     def discover(cls, labels: Iterable[str], ignore_index: int = DEFAULT_IGNORE_INDEX) -> LabelMap:
@@ -72,6 +86,8 @@ class LabelMap:
     def class_id(self, label: str) -> int:
         if label == IGNORE:
             return self.ignore_index
+        if label == BACKGROUND:
+            return 0  # a later _background_ shape cuts a hole, whatever the labels file says
         try:
             return self.ids[label]
         except KeyError:

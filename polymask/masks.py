@@ -9,14 +9,15 @@ produced it (a PNG text chunk), which lets a rerun skip the masks that are alrea
 
 from __future__ import annotations
 
+import contextlib
 import io
-import os
-import tempfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from polymask.storage import as_path, atomic_write
 
 FINGERPRINT_KEY = "polymask"
 
@@ -66,24 +67,9 @@ def encode_png(array: np.ndarray, fingerprint: str | None = None, palette: bool 
     return buf.getvalue()
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_png(path: str | Path, array: np.ndarray, fingerprint: str | None = None,
               palette: bool = True) -> None:
-    atomic_write(path, encode_png(array, fingerprint, palette))
+    atomic_write(as_path(path), encode_png(array, fingerprint, palette))
 
 
 def read_fingerprint(path: str | Path) -> str | None:
@@ -91,10 +77,17 @@ def read_fingerprint(path: str | Path) -> str | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with _open(path) as f, Image.open(f) as img:
             return img.info.get(FINGERPRINT_KEY) if img.format == "PNG" else None
     except (OSError, ValueError):
         return None
+
+
+def _open(source):
+    """A binary file object for a path, a URL or an already open file."""
+    if hasattr(source, "read"):
+        return contextlib.nullcontext(source)
+    return as_path(source).open("rb")
 
 
 class MaskReadError(ValueError):
@@ -110,7 +103,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with _open(path) as f, Image.open(f) as img:
             mode = img.mode
             if mode in ("P", "L"):
                 return np.asarray(img)

@@ -1,7 +1,8 @@
-"""The one place that maps work over files: in-process, or over a pool of worker processes.
+"""The one place that maps work over files: in-process, threads, a process pool, or Dask.
 
-Results stream back as they finish (``imap_unordered`` over chunks), so memory stays flat in the
-number of files: callers reduce each small result as it arrives and never hold the inputs.
+Results stream back as they finish, so memory stays flat in the number of files: callers reduce
+each small result as it arrives and never hold the inputs. The unit of work sent to a pool or a
+cluster is a chunk of items, so per-task overhead is paid once per chunk.
 """
 
 from __future__ import annotations
@@ -9,12 +10,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+LOCAL_SCHEDULERS = ("processes", "threads", "serial", "dask")
+"""Scheduler names; anything else must be a Dask scheduler address such as tcp://host:8786."""
+
+
+@dataclass
+class RunReport:
+    """What a run had to do beyond the plain work: chunks a cluster ran more than once."""
+
+    retried: list[str] = field(default_factory=list)
 
 
 def default_workers() -> int:
@@ -25,20 +38,64 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def check_scheduler(scheduler: str) -> str:
+    if scheduler in LOCAL_SCHEDULERS or "://" in scheduler:
+        return scheduler
+    raise ValueError(
+        f"unknown scheduler {scheduler!r}: expected one of {', '.join(LOCAL_SCHEDULERS)} "
+        "or a Dask scheduler address (tcp://host:8786)"
+    )
+
+
 def pmap(
-    fn: Callable[[T], R], items: Iterable[T], workers: int | None = None, chunksize: int = 4
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int | None = None,
+    chunksize: int = 4,
+    scheduler: str = "processes",
+    report: RunReport | None = None,
 ) -> Iterator[R]:
     """``fn`` over ``items``, results in completion order (each result should name its item).
 
-    ``workers=1`` runs in this process (no pickling, easy to debug); more uses a process pool.
-    ``fn`` must be a module-level function so it can be sent to the workers.
+    ``scheduler``: ``processes`` (a local pool of ``workers``), ``threads``, ``serial`` (this
+    process: no pickling, easy to debug), ``dask`` (a local Dask cluster) or the address of a
+    running Dask scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
+    Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``.
     """
+    check_scheduler(scheduler)
     workers = default_workers() if workers is None else workers
-    if workers <= 1:
-        yield from map(fn, items)
+    if scheduler in ("dask",) or "://" in scheduler:
+        from polymask.dask_runner import dask_map
+
+        yield from dask_map(fn, list(items), workers, chunksize, scheduler, report)
         return
-    with _pool(workers) as pool:
-        yield from pool.imap_unordered(fn, items, chunksize=chunksize)
+    if isinstance(items, Sized):
+        workers = min(workers, len(items))  # never start workers that would have no work
+    if workers <= 1 or scheduler == "serial":
+        yield from map(fn, items)
+    elif scheduler == "threads":
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks(items, chunksize)]
+            for future in as_completed(futures):
+                yield from future.result()
+    else:
+        with _pool(workers) as pool:
+            yield from pool.imap_unordered(fn, items, chunksize=chunksize)
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
+    return [fn(item) for item in chunk]
 
 
 @contextmanager

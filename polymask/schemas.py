@@ -6,41 +6,30 @@ regenerates them and fails when a committed file drifts from its model.
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
-
-def _labelme() -> type[BaseModel]:
-    from polymask.formats.labelme import LabelMeFile
-
-    return LabelMeFile
-
-
-def _coco() -> type[BaseModel]:
-    from polymask.formats.coco import CocoFile
-
-    return CocoFile
-
-
-def _label_studio() -> type[BaseModel]:
-    from polymask.formats.labelstudio import LabelStudioExport
-
-    return LabelStudioExport
-
-
-SCHEMAS: dict[str, Callable[[], type[BaseModel]]] = {
-    "labelme.schema.json": _labelme,
-    "coco.schema.json": _coco,
-    "label-studio.schema.json": _label_studio,
+SCHEMAS: dict[str, str] = {
+    "labelme.schema.json": "polymask.formats.labelme:LabelMeFile",
+    "config.schema.json": "polymask.config:PolymaskConfig",
+    "validate-report.schema.json": "polymask.report.problems:ValidationReport",
+    "stats-report.schema.json": "polymask.stats_report:StatsReport",
+    "coco.schema.json": "polymask.formats.coco:CocoFile",
+    "label-studio.schema.json": "polymask.formats.labelstudio:LabelStudioExport",
 }
-"""File name -> the model it is generated from (imported lazily: some pull in heavy modules)."""
+"""File name -> ``module:Model`` it is generated from (imported only when rendered)."""
+
+
+def model_for(name: str) -> type[BaseModel]:
+    module, attr = SCHEMAS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def render(name: str) -> str:
-    model = SCHEMAS[name]()
+    model = model_for(name)
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 

@@ -48,11 +48,12 @@ def validate_files(
     strict: bool = False,
     label_map: LabelMap | None = None,
     workers: int | None = None,
+    scheduler: str = "processes",
 ) -> ValidationResult:
     files = list(files)
     check = partial(check_file, fmt=fmt, strict=strict, label_map=label_map)
     result = ValidationResult(files_checked=len(files))
-    for problems in pmap(check, files, workers):
+    for problems in pmap(check, files, workers, scheduler=scheduler):
         result.problems.extend(problems)
     result.problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
     return result

@@ -38,3 +38,56 @@ def overlay(image: np.ndarray, classes: np.ndarray, alpha: float = 0.5) -> np.nd
     edge = outline(classes)
     out[edge] = colors[edge]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def frequency_chart(ids: list[int], names: list[str], pixels: list[int]) -> bytes:
+    """PNG bytes of a horizontal bar chart of pixels per class on a log scale.
+
+    A log scale keeps a class of 100 pixels visible next to a background of millions. Bars are
+    drawn in each class's mask colour (VOC colormap) with a grey edge, so black and near-white
+    classes still show; a class without pixels gets no bar and the word "absent".
+    """
+    import io
+    import math
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    labels = [f"{i} {n}".strip() for i, n in zip(ids, names, strict=True)]
+    label_w = max([int(font.getlength(s)) for s in labels] + [40]) + 12
+    row, plot_w, top, bottom, right = 22, 560, 34, 34, 70
+    width = label_w + plot_w + right
+    height = top + row * max(len(ids), 1) + bottom
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((8, 8), "pixels per class (log scale)", fill="black", font=font)
+
+    present = [p for p in pixels if p > 0]
+    lo = 10 ** math.floor(math.log10(min(present))) if present else 1
+    hi = 10 ** math.ceil(math.log10(max(present) + 1)) if present else 10
+    span = math.log10(hi) - math.log10(lo)
+
+    def x_of(value: float) -> int:
+        return label_w + round(plot_w * (math.log10(value) - math.log10(lo)) / span)
+
+    total = sum(pixels) or 1
+    axis_y = top + row * len(ids) + 4
+    for k in range(round(math.log10(lo)), round(math.log10(hi)) + 1):
+        x = x_of(10**k)
+        draw.line([(x, top - 4), (x, axis_y)], fill=(220, 220, 220))
+        draw.text((x - 8, axis_y + 4), f"1e{k}", fill="black", font=font)
+    palette = voc_palette()
+    for r, (cid, label, n) in enumerate(zip(ids, labels, pixels, strict=True)):
+        y = top + r * row
+        draw.text((8, y + 4), label, fill="black", font=font)
+        if n <= 0:
+            draw.text((label_w + 4, y + 4), "absent", fill=(150, 150, 150), font=font)
+            continue
+        colour = tuple(palette[3 * (cid & 255) : 3 * (cid & 255) + 3])
+        x1 = max(x_of(n), label_w + 1)
+        draw.rectangle([(label_w, y + 3), (x1, y + row - 3)], fill=colour, outline=(120, 120, 120))
+        draw.text((x1 + 4, y + 4), f"{100 * n / total:.3g}%", fill="black", font=font)
+    draw.line([(label_w, top - 4), (label_w, axis_y)], fill="black")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()

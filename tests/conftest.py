@@ -13,5 +13,5 @@ CONFORMANCE = REPO.parent / "shared" / "conformance"
 @pytest.fixture(scope="session")
 def conformance() -> Path:
     if not CONFORMANCE.is_dir():
-        pytest.skip(f"conformance data not found at ../shared/conformance (clone has no shared/)")
+        pytest.skip("conformance data not found at ../shared/conformance (clone has no shared/)")
     return CONFORMANCE

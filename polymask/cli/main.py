@@ -7,6 +7,7 @@ import click
 from polymask import __version__
 from polymask.cli.rasterize import rasterize
 from polymask.cli.schema import schema
+from polymask.cli.stats import stats
 from polymask.cli.validate import validate
 
 
@@ -22,3 +23,4 @@ def cli() -> None:
 cli.add_command(validate)
 cli.add_command(rasterize)
 cli.add_command(schema)
+cli.add_command(stats)

@@ -12,6 +12,24 @@ from polymask.errors import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+
+class PathOrURL(click.ParamType):
+    """A local path, checked like ``click.Path``, or an fsspec URL, passed on as it is."""
+
+    name = "path"
+
+    def __init__(self, **path_kwargs):
+        self.local = click.Path(**path_kwargs)
+
+    def convert(self, value, param, ctx):
+        from polymask.storage import is_url
+
+        return value if is_url(value) else self.local.convert(value, param, ctx)
+
+
+INPUT_PATH = PathOrURL(exists=True)
+OUTPUT_DIR = PathOrURL(file_okay=False)
+
 workers_opt = click.option(
     "--workers",
     "-j",
@@ -19,10 +37,27 @@ workers_opt = click.option(
     default=None,
     help="Worker processes (default: all cores).",
 )
+def _check_scheduler(ctx, param, value):
+    from polymask.parallel import check_scheduler
+
+    try:
+        return check_scheduler(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+scheduler_opt = click.option(
+    "--scheduler",
+    default="processes",
+    callback=_check_scheduler,
+    show_default=True,
+    help="Where the work runs: processes (a local pool), threads, serial, dask (a local Dask "
+    "cluster) or the address of a running Dask scheduler (tcp://host:8786).",
+)
 labels_opt = click.option(
     "--labels",
     "labels_file",
-    type=click.Path(exists=True, dir_okay=False),
+    type=PathOrURL(exists=True, dir_okay=False),
     help="labels.txt: one class name a line; __ignore__ and _background_ as in LabelMe.",
 )
 ignore_index_opt = click.option(
@@ -57,6 +92,27 @@ def check_format(fmt: str | None) -> None:
     if fmt is not None and fmt not in LOADERS:
         known = ", ".join(sorted(LOADERS))
         raise click.BadParameter(f"unknown format {fmt!r}; known: {known}", param_hint="--format")
+
+
+def apply_config(ctx: click.Context, inputs, params: dict, keys: dict[str, str]) -> dict:
+    """Options the user did not give, taken from the project configuration of the first input.
+
+    ``keys`` maps parameter names to configuration keys. Returns the updated parameters.
+    """
+    from click.core import ParameterSource
+
+    from polymask.config import find_config, load_config
+
+    with usage_errors():
+        path = find_config(inputs[0]) if inputs else None
+        if path is None:
+            return params
+        config = load_config(path)
+    for param, key in keys.items():
+        value = getattr(config, key)
+        if value is not None and ctx.get_parameter_source(param) in (ParameterSource.DEFAULT, None):
+            params[param] = value
+    return params
 
 
 @contextmanager

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
+    OUTPUT_DIR,
+    apply_config,
     check_format,
     format_opt,
     ignore_index_opt,
     labels_opt,
     progress,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
 
+CONFIG_KEYS = {
+    "out_dir": "output", "labels_file": "labels", "ignore_index": "ignore_index",
+    "unknown": "unknown", "convention": "convention", "order": "order",
+    "instances_dir": "instances", "overlay_dir": "overlay", "workers": "workers",
+}
+"""Command parameters that [tool.polymask] may set, and their keys there."""
+
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for the class masks (subfolders mirror the inputs).")
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
+@click.option("-o", "--output", "out_dir", type=OUTPUT_DIR,
+              help="Folder for the class masks (subfolders mirror the inputs). Required, here "
+                   "or as `output` in [tool.polymask].")
 @format_opt
 @labels_opt
 @ignore_index_opt
@@ -38,17 +49,19 @@ from polymask.cli.options import (
               show_default=True,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
                    "stay visible (area), or the format's stacking order (z).")
-@click.option("--instances", "instances_dir", type=click.Path(file_okay=False),
+@click.option("--instances", "instances_dir", type=OUTPUT_DIR,
               help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
-@click.option("--overlay", "overlay_dir", type=click.Path(file_okay=False),
+@click.option("--overlay", "overlay_dir", type=OUTPUT_DIR,
               help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.")
 @click.option("--force", is_flag=True, help="Rewrite masks that are already up to date.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
 @workers_opt
-def rasterize(inputs, out_dir, fmt, labels_file, ignore_index, unknown, convention, order,
-              instances_dir, overlay_dir, force, check, workers):
+@scheduler_opt
+@click.pass_context
+def rasterize(ctx, inputs, out_dir, fmt, labels_file, ignore_index, unknown, convention, order,
+              instances_dir, overlay_dir, force, check, workers, scheduler):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -57,31 +70,40 @@ def rasterize(inputs, out_dir, fmt, labels_file, ignore_index, unknown, conventi
     from polymask.convert import RasterizeOptions, collect_labels, rasterize_files
     from polymask.formats import find_inputs
     from polymask.labels import LabelMap
-    from polymask.masks import atomic_write
+    from polymask.parallel import RunReport
+    from polymask.storage import as_path, atomic_write, remove_stale_temp
 
     check_format(fmt)
-    out = Path(out_dir)
+    p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
+    out_dir, labels_file, ignore_index, workers = (
+        p["out_dir"], p["labels_file"], p["ignore_index"], p["workers"])
+    if not out_dir:
+        raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
+    out = as_path(out_dir)
     with usage_errors():
         files = find_inputs(inputs)
         if labels_file:
-            label_map = LabelMap.from_file(labels_file, ignore_index)
+            label_map = LabelMap.from_spec(labels_file, ignore_index)
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
-            labels, _ = collect_labels(files, fmt, workers=workers)
+            labels, _ = collect_labels(files, fmt, workers=workers, scheduler=scheduler)
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, p["instances_dir"], p["overlay_dir"]):
+            if folder:
+                remove_stale_temp(folder)
         atomic_write(out / "labels.txt", label_map.to_text().encode())
 
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
-        convention=convention,
-        order=order,
-        unknown=unknown,
-        instances_dir=Path(instances_dir) if instances_dir else None,
-        overlay_dir=Path(overlay_dir) if overlay_dir else None,
+        convention=p["convention"],
+        order=p["order"],
+        unknown=p["unknown"],
+        instances_dir=as_path(p["instances_dir"]) if p["instances_dir"] else None,
+        overlay_dir=as_path(p["overlay_dir"]) if p["overlay_dir"] else None,
         force=force,
         check=check,
         fmt=fmt,
@@ -89,9 +111,10 @@ def rasterize(inputs, out_dir, fmt, labels_file, ignore_index, unknown, conventi
     counts: dict[str, int] = {}
     problems = []
     outcomes = []
-    with progress() as bar:
+    run = RunReport()
+    with progress() as bar, usage_errors():
         task = bar.add_task("rasterize", total=len(files))
-        for outcome in rasterize_files(files, options, workers):
+        for outcome in rasterize_files(files, options, workers, scheduler, run):
             bar.advance(task)
             problems += outcome.problems
             for image in outcome.images:
@@ -104,6 +127,8 @@ def rasterize(inputs, out_dir, fmt, labels_file, ignore_index, unknown, conventi
     for image in sorted(outcomes, key=lambda i: i.key):
         label = image.status if image.status in ("missing", "differs") else "note"
         click.echo(f"{label}: {image.key}: {image.detail}")
+    for line in run.retried:
+        click.echo(f"retried: {line}", err=True)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
     click.echo(f"{len(files)} files: {summary}; {failed_files} files with errors", err=True)
     bad = failed_files or counts.get("missing", 0) or counts.get("differs", 0)

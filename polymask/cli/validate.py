@@ -9,18 +9,21 @@ import click
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    INPUT_PATH,
+    apply_config,
     check_format,
     format_opt,
     ignore_index_opt,
     labels_opt,
     output_format_opt,
+    scheduler_opt,
     usage_errors,
     workers_opt,
 )
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
 @output_format_opt
 @format_opt
 @labels_opt
@@ -28,7 +31,10 @@ from polymask.cli.options import (
 @click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
 @workers_opt
-def validate(inputs, output_format, fmt, labels_file, ignore_index, strict, exit_zero, workers):
+@scheduler_opt
+@click.pass_context
+def validate(ctx, inputs, output_format, fmt, labels_file, ignore_index, strict, exit_zero,
+             workers, scheduler):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -40,10 +46,15 @@ def validate(inputs, output_format, fmt, labels_file, ignore_index, strict, exit
     from polymask.validate import validate_files
 
     check_format(fmt)
+    keys = {"labels_file": "labels", "ignore_index": "ignore_index", "workers": "workers"}
+    p = apply_config(ctx, inputs, dict(ctx.params), keys)
     with usage_errors():
         files = find_inputs(inputs)
-        label_map = LabelMap.from_file(labels_file, ignore_index) if labels_file else None
-    result = validate_files(files, fmt=fmt, strict=strict, label_map=label_map, workers=workers)
+        label_map = LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
+        workers = p["workers"]
+    with usage_errors():
+        result = validate_files(files, fmt=fmt, strict=strict, label_map=label_map, workers=workers,
+                                scheduler=scheduler)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":

@@ -13,6 +13,7 @@ from pathlib import Path
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import coco, labelme, labelstudio
 from polymask.model import ImageAnnotation
+from polymask.storage import as_path
 
 LOADERS = {"labelme": labelme.load, "coco": coco.load, "label-studio": labelstudio.load}
 DEFAULT_CONVENTION = {"labelme": "labelme", "coco": "coco", "label-studio": "center"}
@@ -43,7 +44,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
     """
     found: dict[Path, InputFile] = {}
     for item in inputs:
-        p = Path(item)
+        p = as_path(item)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() in SUFFIXES and f.is_file():
@@ -58,7 +59,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 def detect_format(path: Path) -> str:
     """The format of a file, judged from its first bytes; LabelMe when nothing else matches."""
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:  # a local path or an fsspec URL
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         head = ""  # the loader reports the file as unreadable
@@ -73,7 +74,7 @@ def load_annotations(
 ) -> list[ImageAnnotation]:
     """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
     if not isinstance(source, InputFile):
-        path = Path(source)
+        path = as_path(source)
         source = InputFile(path, path.parent)
     fmt = fmt or detect_format(source.path)
     if fmt not in LOADERS:

@@ -11,11 +11,12 @@ import binascii
 import io
 import json
 from json.decoder import scanstring
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from pydantic import ValidationError
 
 from polymask.errors import AnnotationError, Problem
+from polymask.storage import is_local
 
 MAX_SIDE = 1 << 17
 """Largest image side accepted (131072 px): larger declared sizes are refused before allocating."""
@@ -51,7 +52,7 @@ def json_path(loc: tuple, tags: frozenset[str] = frozenset()) -> str:
     return out
 
 
-def locate(text: str, loc: tuple) -> tuple[int, int] | None:
+def locate(text: str, loc: tuple, tags: frozenset[str] = frozenset()) -> tuple[int, int] | None:
     """1-based (line, column) where the value at ``loc`` starts in JSON ``text``.
 
     When the path ends at a missing key, the enclosing object's position is returned. Only used
@@ -66,6 +67,7 @@ def locate(text: str, loc: tuple) -> tuple[int, int] | None:
         return i
 
     pos = ws(0)
+    loc = tuple(p for i, p in enumerate(loc) if not (p in tags and i and isinstance(loc[i - 1], int)))
     try:
         for part in loc:
             if pos >= n:
@@ -118,7 +120,7 @@ def parse_problems(text: str, file: str, exc: ValidationError, tags: frozenset[s
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
-        line, column = locate(text, loc) or (None, None)
+        line, column = locate(text, loc, tags) or (None, None)
         problems.append(
             Problem(file, msg, json_path(loc, tags), code=_code(err["type"]), line=line, column=column)
         )
@@ -151,9 +153,9 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnnotationError([Problem(str(path), f"not UTF-8 text: {exc.reason}", code="PM002")])
+        raise AnnotationError([Problem(str(path), f"not UTF-8 text: {exc.reason}", code="PM002")]) from None
     except OSError as exc:
-        raise AnnotationError([Problem(str(path), f"cannot read: {exc.strerror}", code="PM002")])
+        raise AnnotationError([Problem(str(path), f"cannot read: {exc.strerror}", code="PM002")]) from None
 
 
 def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_PIXELS):
@@ -167,17 +169,18 @@ def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise AnnotationError([Problem(file, f"not valid base64: {exc}", where, code="PM020")])
+        raise AnnotationError([Problem(file, f"not valid base64: {exc}", where, code="PM020")]) from None
+    too_large = "embedded image is too large (decompression bomb?)"
     try:
         img = Image.open(io.BytesIO(raw))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise AnnotationError([Problem(file, too_large, where, code="PM021")]) from None
+    except (UnidentifiedImageError, OSError) as exc:
         msg = f"base64 data is not an image ({exc.__class__.__name__})"
-        raise AnnotationError([Problem(file, msg, where, code="PM020")])
+        raise AnnotationError([Problem(file, msg, where, code="PM020")]) from None
     w, h = img.size
     if w * h > max_pixels or check_size(w, h):
-        raise AnnotationError(
-            [Problem(file, f"embedded image of {w}x{h} px is too large (decompression bomb?)", where, code="PM021")]
-        )
+        raise AnnotationError([Problem(file, f"{too_large}: {w}x{h} px", where, code="PM021")]) from None
     return img, raw
 
 
@@ -187,6 +190,9 @@ def resolve_image(source: Path, image_path: str, root: Path) -> Path | None:
     Paths written on Windows (``..\\img\\a.jpg``) are read as such on every system.
     """
     rel = PureWindowsPath(image_path).as_posix() if "\\" in image_path else image_path
+    if not is_local(source):  # no symlinks in a store: refusing '..' keeps it inside
+        parts = PurePosixPath(rel).parts
+        return None if rel.startswith("/") or ".." in parts else source.parent.joinpath(*parts)
     candidate = (source.parent / rel).resolve()
     root = root.resolve()
     if candidate != root and root not in candidate.parents:
@@ -199,9 +205,9 @@ def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with path.open("rb") as f, Image.open(f) as img:
             return img.size
     except FileNotFoundError:
-        raise AnnotationError([Problem(file, f"image not found: {path}", where, code="PM022")])
+        raise AnnotationError([Problem(file, f"image not found: {path}", where, code="PM022")]) from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise AnnotationError([Problem(file, f"cannot read image {path}: {exc}", where, code="PM022")])
+        raise AnnotationError([Problem(file, f"cannot read image {path}: {exc}", where, code="PM022")]) from None

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel
 
 from polymask.errors import Problem
+
+
+class ProblemEntry(BaseModel):
+    file: str
+    message: str
+    path: str = ""
+    code: str
+    line: int | None = None
+    column: int | None = None
+    severity: Literal["error", "warning"]
+
+
+class ValidationReport(BaseModel):
+    """``polymask validate --output-format json``."""
+
+    files_checked: int
+    errors: int
+    warnings: int
+    problems: list[ProblemEntry]
 
 
 def render_text(problems: Iterable[Problem]) -> str:
@@ -14,13 +35,13 @@ def render_text(problems: Iterable[Problem]) -> str:
 
 def render_json(problems: Iterable[Problem], files_checked: int) -> str:
     problems = list(problems)
-    doc = {
-        "files_checked": files_checked,
-        "errors": sum(p.severity == "error" for p in problems),
-        "warnings": sum(p.severity == "warning" for p in problems),
-        "problems": [p.to_dict() for p in problems],
-    }
-    return json.dumps(doc, indent=2) + "\n"
+    report = ValidationReport(
+        files_checked=files_checked,
+        errors=sum(p.severity == "error" for p in problems),
+        warnings=sum(p.severity == "warning" for p in problems),
+        problems=[ProblemEntry(**p.to_dict()) for p in problems],
+    )
+    return report.model_dump_json(indent=2) + "\n"
 
 
 def _escape_data(s: str) -> str:

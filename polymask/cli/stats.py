@@ -1,0 +1,258 @@
+"""``polymask stats``: class frequencies, imbalance, class weights and advice for a dataset."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from polymask.cli.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    INPUT_PATH,
+    ignore_index_opt,
+    labels_opt,
+    progress,
+    scheduler_opt,
+    usage_errors,
+    workers_opt,
+)
+
+ANNOTATION_SUFFIXES = {".json"}
+
+
+def _output(flag: str, dest: str, what: str):
+    return click.option(
+        flag,
+        dest,
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help=f"Write the report as {what} to this file ('-': stdout, no table).",
+    )
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
+@click.option(
+    "--masks",
+    "source",
+    flag_value="masks",
+    help="Read INPUTS as class-index mask PNGs (default: judged from the files).",
+)
+@click.option(
+    "--annotations",
+    "source",
+    flag_value="annotations",
+    help="Read INPUTS as annotation files (rasterized in memory, nothing written).",
+)
+@labels_opt
+@ignore_index_opt
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "ignore", "void"]),
+    default="error",
+    show_default=True,
+    help="Annotations: a label missing from --labels is an error, left out, or ignore.",
+)
+@click.option(
+    "--convention",
+    type=click.Choice(["center", "labelme", "coco"]),
+    default=None,
+    help="Annotations: pixel rule (default: the format's own, as rasterize).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["file", "area", "z"]),
+    default="file",
+    show_default=True,
+    help="Annotations: overlap order, as rasterize.",
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(0, 1, max_open=True),
+    metavar="BETA",
+    default=0.9999,
+    show_default=True,
+    help="Beta of the effective-number weights (Cui et al. 2019).",
+)
+@_output("--json", "json_out", "JSON (schemas/stats-report.schema.json)")
+@_output("--csv", "csv_out", "CSV, one row per class")
+@_output("--markdown", "markdown_out", "Markdown")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG bar chart of pixels per class on a log scale.",
+)
+@click.option(
+    "--max-imbalance",
+    type=click.FloatRange(min=1),
+    metavar="R",
+    default=None,
+    help="Gate: exit 1 when largest/smallest class pixels (all classes) exceeds R.",
+)
+@click.option(
+    "--max-foreground-imbalance",
+    type=click.FloatRange(min=1),
+    metavar="R",
+    default=None,
+    help="Gate: the same ratio without background (class 0).",
+)
+@click.option(
+    "--min-images-per-class",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=None,
+    help="Gate: exit 1 when a class appears in fewer than N images.",
+)
+@click.option(
+    "--require-all-classes",
+    is_flag=True,
+    help="Gate: exit 1 when a class of the label map never appears.",
+)
+@workers_opt
+@scheduler_opt
+def stats(
+    inputs,
+    source,
+    labels_file,
+    ignore_index,
+    unknown,
+    convention,
+    order,
+    beta,
+    json_out,
+    csv_out,
+    markdown_out,
+    plot,
+    max_imbalance,
+    max_foreground_imbalance,
+    min_images_per_class,
+    require_all_classes,
+    workers,
+    scheduler,
+):
+    """Class frequencies and imbalance of a dataset, with class weights and advice.
+
+    INPUTS are folders of class-index mask PNGs (MASKS_DIR, e.g. what rasterize wrote), or
+    annotation files and folders, which add object counts and sizes. Class names come from
+    --labels, else from labels.txt in MASKS_DIR; annotations without --labels get the labels
+    they use, numbered in sorted order as rasterize does. Ignore pixels are counted apart and
+    left out of every fraction and weight.
+    """
+    from rich.console import Console
+
+    from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
+    from polymask.stats import BurnOptions, collect, summarize
+    from polymask.stats_report import Gates, check_gates
+    from polymask.storage import atomic_write
+
+    outputs = [o for o in (json_out, csv_out, markdown_out) if o]
+    if outputs.count("-") > 1:
+        raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
+    with usage_errors():
+        source = source or _judge_source(inputs)
+        files = _find(inputs, source)
+        label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers,
+                               scheduler)
+        if require_all_classes and label_map is None:
+            raise click.UsageError(
+                "--require-all-classes needs a label map: pass --labels or "
+                "put labels.txt in MASKS_DIR"
+            )
+        options = None
+        if source == "annotations":
+            options = BurnOptions(label_map, convention, order, unknown)
+        with progress() as bar:
+            task = bar.add_task(f"stats ({source})", total=len(files))
+            acc, problems, failed = collect(
+                files, source, ignore_index, options, workers,
+                on_file=lambda: bar.advance(task), scheduler=scheduler,
+            )
+    for p in problems:
+        click.echo(str(p), err=True)
+    report = summarize(acc, label_map, source, beta, problems, failed)
+    report.gates = check_gates(
+        report,
+        Gates(max_imbalance, max_foreground_imbalance, min_images_per_class, require_all_classes),
+    )
+
+    renderers = ((json_out, render_json), (csv_out, render_csv), (markdown_out, render_markdown))
+    for target, render in renderers:
+        if target == "-":
+            sys.stdout.write(render(report))
+        elif target:
+            atomic_write(target, render(report).encode("utf-8"))
+    if plot:
+        from polymask.visualize import frequency_chart
+
+        atomic_write(
+            plot,
+            frequency_chart(
+                [c.id for c in report.classes],
+                [c.name or "" for c in report.classes],
+                [c.pixels for c in report.classes],
+            ),
+        )
+    if "-" not in outputs:
+        # a pipe or a CI log has no width: give tables room rather than cut names short
+        print_rich(report, Console(width=None if sys.stdout.isatty() else 200))
+    else:  # stdout holds the machine report; a failed gate must still show in the log
+        for g in report.gates:
+            if not g.passed:
+                click.echo(f"FAILED {g.gate}: {g.message}", err=True)
+    click.echo(f"{len(files)} files, {report.images} images; {failed} files with errors", err=True)
+    gate_failed = any(not g.passed for g in report.gates)
+    sys.exit(EXIT_FAILED if gate_failed or failed else EXIT_OK)
+
+
+def _judge_source(inputs) -> str:
+    """Masks when every input is a PNG file or a folder with PNGs and no annotation files."""
+    from polymask.errors import UsageError
+    from polymask.storage import as_path
+
+    kinds = set()
+    for item in inputs:
+        p = as_path(item)
+        if p.is_file():
+            kinds.add("masks" if p.suffix.lower() == ".png" else "annotations")
+            continue
+        suffixes = {f.suffix.lower() for f in p.rglob("*") if f.is_file()}
+        if suffixes & ANNOTATION_SUFFIXES:
+            kinds.add("annotations")
+        elif ".png" in suffixes:
+            kinds.add("masks")
+        else:
+            raise UsageError(f"{item}: neither mask PNGs nor annotation files found")
+    if len(kinds) > 1:
+        raise UsageError("inputs mix mask PNGs and annotation files: pass --masks or --annotations")
+    return kinds.pop()
+
+
+def _find(inputs, source: str):
+    from polymask.errors import UsageError
+    from polymask.formats import find_inputs
+    from polymask.stats import find_masks
+
+    if source == "masks":
+        return find_masks(inputs)
+    files = find_inputs(inputs)
+    if not files:
+        raise UsageError(f"no annotation files found in {', '.join(map(str, inputs))}")
+    return files
+
+
+def _label_map(inputs, source, files, labels_file, ignore_index, workers, scheduler):
+    """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
+    from polymask.convert import collect_labels
+    from polymask.labels import LabelMap
+    from polymask.storage import as_path
+
+    if labels_file:
+        return LabelMap.from_file(labels_file, ignore_index)
+    if source == "masks":
+        for item in inputs:
+            candidate = as_path(item) / "labels.txt"
+            if candidate.is_file():
+                return LabelMap.from_file(candidate, ignore_index)
+        return None
+    labels, _ = collect_labels(files, workers=workers, scheduler=scheduler)
+    return LabelMap.discover(labels, ignore_index)

@@ -1,0 +1,67 @@
+"""Running polymask's per-file work on a Dask cluster (``--scheduler dask`` or an address).
+
+Chunks of files are the tasks; a task returns the small per-file results (outcomes, histograms,
+confusion matrices), never masks, and the client reduces them as they arrive. A worker that dies
+takes its running tasks with it: the scheduler runs them again elsewhere (Dask's own recovery),
+and each start is logged as a cluster event, so the run can say which chunks ran twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from polymask.errors import UsageError
+
+
+def _run_chunk(index: int, chunk: list, fn: Callable, topic: str) -> list:
+    from distributed import get_worker
+
+    try:
+        get_worker().log_event(topic, {"chunk": index})
+    except ValueError:  # not on a worker (a synchronous client in tests): nothing to log
+        pass
+    return [fn(item) for item in chunk]
+
+
+def dask_map(
+    fn: Callable, items: list, workers: int, chunksize: int, scheduler: str, report: Any
+) -> Iterator:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise UsageError(
+            "--scheduler dask needs Dask: pip install 'polymask[dask]'"
+        ) from None
+
+    chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+    if scheduler == "dask":
+        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        cluster = None
+        try:
+            client = Client(scheduler, timeout=30)
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        topic = f"polymask-start-{uuid.uuid4().hex}"  # one topic per run: a shared scheduler
+        futures = client.map(_run_chunk, range(len(chunks)), chunks, fn=fn, topic=topic,
+                             pure=False)
+        for future in as_completed(futures):
+            yield from future.result()
+            future.release()
+        if report is not None:
+            starts = Counter(msg["chunk"] for _, msg in client.get_events(topic))
+            for index, n in sorted(starts.items()):
+                if n > 1:
+                    names = ", ".join(str(getattr(i, "path", i)) for i in chunks[index])
+                    report.retried.append(f"chunk {index} ran {n} times: {names}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

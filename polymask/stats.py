@@ -1,0 +1,348 @@
+"""Label statistics of a dataset: what ``polymask stats`` measures.
+
+Each image is reduced to a small histogram in a worker (``np.bincount`` of its class ids, and
+from annotations the pixel area of each instance); only those travel back, into a
+:class:`StatsAccumulator` whose size depends on the number of classes, never on the number of
+images. :func:`summarize` turns the totals into a :class:`~polymask.stats_report.StatsReport`:
+per-class counts, imbalance, entropy, class weights (:mod:`polymask.class_weights`) and advice
+(:mod:`polymask.stats_advice`).
+
+Conventions: class 0 is the background; pixels equal to the ignore index are counted on their
+own and left out of every fraction and weight. Fractions of a class in an image are taken over
+the image's non-ignore pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from polymask import class_weights
+from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.formats import DEFAULT_CONVENTION, InputFile, detect_format, load_annotations
+from polymask.labels import BACKGROUND, LabelMap, UnknownPolicy
+from polymask.masks import MaskReadError, read_mask
+from polymask.parallel import pmap
+from polymask.raster import Order, burn
+from polymask.stats_report import (
+    ClassStats,
+    ClassWeights,
+    ImageSize,
+    ObjectArea,
+    ProblemEntry,
+    Source,
+    StatsReport,
+)
+from polymask.storage import as_path
+
+# ---- per-image work (in workers) --------------------------------------------------------------
+
+
+@dataclass
+class ImageHistogram:
+    """One image reduced to what the statistics need: a few numbers per class."""
+
+    size: tuple[int, int]  # (width, height)
+    classes: np.ndarray  # class ids with pixels, ascending
+    pixels: np.ndarray  # pixels of each of those ids (the ignore index included)
+    object_areas: dict[int, list[int]] | None = None  # class id -> pixels of each instance
+
+
+@dataclass
+class FileHistograms:
+    """What one input file gave: its images' histograms and the problems met."""
+
+    source: str
+    images: list[ImageHistogram] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def histogram(classes: np.ndarray, instances: np.ndarray | None = None) -> ImageHistogram:
+    """Pixels per class id of one class map and, given an instance map, each instance's area.
+
+    An instance is a distinct non-zero id of the instance map; its pixels all carry one class,
+    and an instance hidden entirely under later shapes has no pixels and is not counted.
+    """
+    counts = np.bincount(classes.ravel())
+    ids = np.flatnonzero(counts)
+    hist = ImageHistogram((classes.shape[1], classes.shape[0]), ids, counts[ids])
+    if instances is not None:
+        inside = instances != 0
+        # one int per (class, instance) pair: both ids fit in 16 bits
+        pairs = classes[inside].astype(np.int64) << 16 | instances[inside]
+        keys, areas = np.unique(pairs, return_counts=True)
+        hist.object_areas = {}
+        for cls, area in zip((keys >> 16).tolist(), areas.tolist(), strict=True):
+            hist.object_areas.setdefault(cls, []).append(area)
+    return hist
+
+
+def find_masks(inputs: Iterable[str | Path]) -> list[InputFile]:
+    """Mask PNGs named or found (recursively) below the given folders, sorted."""
+    found: dict[Path, InputFile] = {}
+    for item in inputs:
+        p = as_path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*.png")):
+                if f.is_file():
+                    found.setdefault(f, InputFile(f, p))
+        elif p.is_file():
+            found.setdefault(p, InputFile(p, p.parent))
+        else:
+            raise UsageError(f"{item}: no such file or folder")
+    if not found:
+        raise UsageError(f"no mask PNGs found in {', '.join(map(str, inputs))}")
+    return sorted(found.values(), key=lambda f: (str(f.root), f.key))
+
+
+def mask_histograms(item: InputFile) -> FileHistograms:
+    """Worker: the histogram of one mask PNG."""
+    out = FileHistograms(str(item.path))
+    try:
+        out.images.append(histogram(read_mask(item.path)))
+    except MaskReadError as exc:
+        out.problems.append(Problem(str(item.path), str(exc).removeprefix(f"{item.path}: ")))
+    return out
+
+
+@dataclass(frozen=True)
+class BurnOptions:
+    """How annotations are rasterized in memory (the options of ``polymask rasterize``)."""
+
+    label_map: LabelMap
+    convention: str | None = None
+    order: Order = "file"
+    unknown: UnknownPolicy = "error"
+    fmt: str | None = None
+
+
+def annotation_histograms(item: InputFile, options: BurnOptions) -> FileHistograms:
+    """Worker: every image of one annotation file, burned in memory (nothing is written)."""
+    out = FileHistograms(str(item.path))
+    try:
+        fmt = options.fmt or detect_format(item.path)
+        annotations = load_annotations(item, fmt)
+    except AnnotationError as exc:
+        out.problems.extend(exc.problems)
+        return out
+    convention = options.convention or DEFAULT_CONVENTION[fmt]
+    for ann in annotations:
+        try:
+            r = burn(
+                ann, options.label_map, convention, options.order, options.unknown, instances=True
+            )
+        except AnnotationError as exc:
+            out.problems.extend(exc.problems)
+            continue
+        out.images.append(histogram(r.classes, r.instances))
+    return out
+
+
+# ---- streaming totals -------------------------------------------------------------------------
+
+
+class ExactSum:
+    """A running sum of floats that does not depend on the order of the terms.
+
+    Workers finish in any order; summing fractions in arrival order would change the last
+    digits from run to run. Shewchuk's exact partials (the algorithm behind ``math.fsum``) keep
+    the sum exact, so the same inputs always give the same report. A handful of floats at most.
+    """
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        i = 0
+        for y in self.partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                self.partials[i] = lo
+                i += 1
+            x = hi
+        self.partials[i:] = [x]
+
+    @property
+    def value(self) -> float:
+        return math.fsum(self.partials)
+
+
+@dataclass
+class ClassTotals:
+    pixels: int = 0
+    images: int = 0
+    image_pixels: int = 0  # non-ignore pixels of the images that contain the class
+    fraction_sum: ExactSum = field(default_factory=ExactSum)  # of its fraction of each image
+    instances: int = 0
+    areas: Counter = field(default_factory=Counter)  # area -> instances: bounded by image size
+
+
+class StatsAccumulator:
+    """Running totals over images; memory grows with the classes, not with the images."""
+
+    def __init__(self, ignore_index: int, with_instances: bool):
+        self.ignore_index = ignore_index
+        self.with_instances = with_instances
+        self.images = 0
+        self.ignore_pixels = 0
+        self.ignore_images = 0
+        self.sizes: Counter = Counter()
+        self.classes: dict[int, ClassTotals] = {}
+
+    def add(self, hist: ImageHistogram) -> None:
+        self.images += 1
+        self.sizes[hist.size] += 1
+        valid = int(hist.pixels[hist.classes != self.ignore_index].sum())
+        for cls, n in zip(hist.classes.tolist(), hist.pixels.tolist(), strict=True):
+            if cls == self.ignore_index:
+                self.ignore_pixels += n
+                self.ignore_images += 1
+                continue
+            t = self.classes.setdefault(cls, ClassTotals())
+            t.pixels += n
+            t.images += 1
+            t.image_pixels += valid
+            t.fraction_sum.add(n / valid)
+        for cls, areas in (hist.object_areas or {}).items():
+            if cls == self.ignore_index:
+                continue
+            t = self.classes.setdefault(cls, ClassTotals())
+            t.instances += len(areas)
+            t.areas.update(areas)
+
+
+def collect(
+    files: Iterable[InputFile],
+    source: Source,
+    ignore_index: int,
+    options: BurnOptions | None = None,
+    workers: int | None = None,
+    on_file=None,
+    scheduler: str = "processes",
+) -> tuple[StatsAccumulator, list[Problem], int]:
+    """Stream every file through the workers into one accumulator.
+
+    Returns the totals, the problems met and the number of files that had any. ``on_file`` is
+    called once per file finished (a progress bar's advance).
+    """
+    if source == "masks":
+        worker = mask_histograms
+    else:
+        if options is None:
+            raise ValueError("annotations need BurnOptions (a label map at least)")
+        worker = partial(annotation_histograms, options=options)
+    acc = StatsAccumulator(ignore_index, with_instances=source == "annotations")
+    problems: list[Problem] = []
+    failed = 0
+    for result in pmap(worker, files, workers, scheduler=scheduler):
+        for hist in result.images:
+            acc.add(hist)
+        if result.problems:
+            failed += 1
+            problems += result.problems
+        if on_file is not None:
+            on_file()
+    problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
+    return acc, problems, failed
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+
+def summarize(
+    acc: StatsAccumulator,
+    label_map: LabelMap | None,
+    source: Source,
+    beta: float = class_weights.DEFAULT_BETA,
+    problems: list[Problem] | None = None,
+    files_failed: int = 0,
+) -> StatsReport:
+    """The report for the totals: every measure computed from the accumulated counts."""
+    from polymask.stats_advice import advice
+
+    names = label_map.names if label_map is not None else {}
+    ids = sorted(set(names) | (set(acc.classes) - {acc.ignore_index}))
+    totals = [acc.classes.get(i, ClassTotals()) for i in ids]
+    pixels = np.array([t.pixels for t in totals], dtype=np.int64)
+    image_pixels = np.array([t.image_pixels for t in totals], dtype=np.int64)
+    weights = class_weights.all_weights(pixels, image_pixels, beta)
+    total = int(pixels.sum())
+    fg = np.array([i != 0 for i in ids], dtype=bool)
+
+    classes = []
+    for k, (cid, t) in enumerate(zip(ids, totals, strict=True)):
+        name = names.get(cid, BACKGROUND if cid == 0 and label_map is not None else None)
+        area = None
+        if t.areas:
+            area = ObjectArea(min=min(t.areas), median=_counter_median(t.areas), max=max(t.areas))
+        classes.append(
+            ClassStats(
+                id=cid,
+                name=name,
+                in_label_map=cid in names,
+                pixels=t.pixels,
+                fraction=t.pixels / total if total else 0.0,
+                images=t.images,
+                mean_fraction_where_present=t.fraction_sum.value / t.images if t.images else None,
+                instances=t.instances if acc.with_instances else None,
+                object_area=area,
+                weights=ClassWeights(**{s: float(w[k]) for s, w in weights.items()}),
+            )
+        )
+    vectors = {}
+    for scheme, w in weights.items():
+        vec = [0.0] * (max(ids) + 1 if ids else 0)
+        for cid, value in zip(ids, w.tolist(), strict=True):
+            vec[cid] = value
+        vectors[scheme] = vec
+
+    report = StatsReport(
+        source=source,
+        images=acc.images,
+        files_failed=files_failed,
+        image_sizes=[
+            ImageSize(width=w, height=h, images=n)
+            for (w, h), n in sorted(acc.sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        pixels=total,
+        ignore_index=acc.ignore_index,
+        ignore_pixels=acc.ignore_pixels,
+        ignore_images=acc.ignore_images,
+        classes=classes,
+        classes_absent=(
+            [c.id for c in classes if c.in_label_map and c.pixels == 0]
+            if label_map is not None
+            else None
+        ),
+        imbalance_ratio=class_weights.imbalance_ratio(pixels),
+        imbalance_ratio_foreground=class_weights.imbalance_ratio(pixels[fg]),
+        normalized_entropy=class_weights.normalized_entropy(pixels),
+        effective_number_beta=beta,
+        weight_vectors=vectors,
+        advice=[],
+        problems=[
+            ProblemEntry(file=p.file, message=p.message, path=p.path, line=p.line, code=p.code)
+            for p in problems or []
+        ],
+    )
+    report.advice = advice(report)
+    return report
+
+
+def _counter_median(counts: Counter) -> float:
+    """Median of the multiset ``value -> multiplicity`` (mean of the middle two when even)."""
+    n = sum(counts.values())
+    values = sorted(counts)
+    cumulative = np.cumsum([counts[v] for v in values])
+    lo = values[int(np.searchsorted(cumulative, (n - 1) // 2, side="right"))]
+    hi = values[int(np.searchsorted(cumulative, n // 2, side="right"))]
+    return (lo + hi) / 2

@@ -1,0 +1,87 @@
+"""Local paths and fsspec URLs (``s3://``, ``gs://``, ``memory://``, ...) behind one interface.
+
+Local paths stay plain :class:`pathlib.Path` objects, so the common case pays nothing. A URL
+becomes a ``UPath`` (universal-pathlib over fsspec), which offers the same methods (``/``,
+``rglob``, ``read_bytes``, ``relative_to``, ``open``), so the rest of polymask handles both
+without knowing. Remote storage needs the ``dask`` extra (fsspec, universal-pathlib) and the
+fsspec driver of the store (``s3fs``, ``gcsfs``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from polymask.errors import UsageError
+
+TEMP_MARK = ".polymask-tmp-"
+"""Temporary files are named ``.{name}.polymask-tmp-XXXX``: hidden, and recognisably ours."""
+
+
+def is_url(value: Any) -> bool:
+    text = str(value)
+    return "://" in text and not text.startswith("file://")
+
+
+def as_path(value: str | os.PathLike) -> Any:
+    """A ``Path`` for local paths (``file://`` URLs included), a ``UPath`` for other URLs."""
+    if isinstance(value, Path) or not is_url(value):
+        text = str(value)
+        return Path(text.removeprefix("file://")) if isinstance(value, str) else Path(value)
+    try:
+        from upath import UPath
+    except ImportError:
+        raise UsageError(
+            f"{value}: URLs need fsspec and universal-pathlib: pip install 'polymask[dask]'"
+        ) from None
+    try:
+        return UPath(str(value))
+    except (ImportError, ValueError) as exc:  # the store's driver (s3fs, gcsfs) is missing
+        raise UsageError(f"{value}: {exc}") from None
+
+
+def is_local(path: Any) -> bool:
+    return isinstance(path, Path) and not is_url(path)
+
+
+def atomic_write(path: Any, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    Locally: a temporary file in the same folder, then ``os.replace``. On an object store a
+    single PUT is already all-or-nothing, and a rename is a copy; the temporary name is still
+    used so an interrupted upload never sits under the final name.
+    """
+    path = as_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_local(path):
+        tmp = path.with_name(f".{path.name}{TEMP_MARK}{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        tmp.rename(path)
+        return
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temp(folder: Any) -> int:
+    """Delete temporary files that a killed run left below ``folder``; returns how many.
+
+    A run stopped by SIGKILL cannot clean up after itself; its temporaries are never mistaken
+    for masks (hidden names, no .png suffix), and the next run sweeps them away.
+    """
+    folder = as_path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.rglob("*") if p.name.startswith(".") and TEMP_MARK in p.name]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
