@@ -74,6 +74,14 @@ def test_github_annotation_points_at_the_offending_line(rel, marker):
     assert "title=polymask (PM0" in first
 
 
+def test_text_output_tells_warnings_from_errors():
+    path = CASES / "coco" / "valid" / "warnings.json"
+    result = CliRunner().invoke(cli, ["validate", str(path), "-j", "1"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(": warning: " in line for line in lines)
+
+
 def test_exit_zero_reports_but_passes():
     path = CASES / "coco" / "invalid" / "unknown_image.json"
     result = CliRunner().invoke(cli, ["validate", str(path), "--exit-zero", "-j", "1"])
