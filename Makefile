@@ -28,7 +28,11 @@ demo: install
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt --check
 	@echo "== class balance of the masks, and what to train with"
 	$(BIN)/polymask stats $(OUT)/masks --plot $(OUT)/class_frequencies.png --json $(OUT)/stats.json
-	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG)"
+	@echo "== Dice of a pretend model's predictions against those masks, gated at 0.80 mean Dice"
+	$(BIN)/polymask score examples/predictions $(OUT)/masks --fail-under 0.80 \
+		--json $(OUT)/score.json --markdown $(OUT)/score.md --errors $(OUT)/errors --images examples/labelme
+	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG),"
+	@echo "   stats and score reports, errors/ (TP green, FP red, FN blue on the worst images)"
 	@find $(OUT) -type f | sort
 
 test: install

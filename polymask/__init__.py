@@ -24,4 +24,14 @@ __all__ = [
     "find_inputs",
     "load_annotations",
     "__version__",
+    "score_folders",
 ]
+
+
+def __getattr__(name: str):
+    # the scorer pulls in the device engine; import it on first use so `import polymask` stays light
+    if name == "score_folders":
+        from polymask.score import score_folders
+
+        return score_folders
+    raise AttributeError(f"module 'polymask' has no attribute {name!r}")

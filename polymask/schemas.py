@@ -17,6 +17,7 @@ SCHEMAS: dict[str, str] = {
     "config.schema.json": "polymask.config:PolymaskConfig",
     "validate-report.schema.json": "polymask.report.problems:ValidationReport",
     "stats-report.schema.json": "polymask.stats_report:StatsReport",
+    "score-report.schema.json": "polymask.score_report:ScoreReport",
     "coco.schema.json": "polymask.formats.coco:CocoFile",
     "label-studio.schema.json": "polymask.formats.labelstudio:LabelStudioExport",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -106,3 +107,27 @@ def test_stats_on_a_running_cluster_equals_local(dataset, tmp_path, cluster):
                                  "--scheduler", cluster.scheduler_address])
     assert local.exit_code == remote.exit_code == 0, remote.output
     assert local.stdout == remote.stdout and '"images": 24' in local.stdout
+
+
+def test_score_on_a_running_cluster_equals_local(tmp_path, cluster):
+    """On a cluster the workers count; the client receives only per-image counts."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for i in range(10):
+        gt = rng.integers(0, 4, (24, 32), dtype=np.uint8)
+        gt[:3] = 255
+        pred = np.where(rng.random((24, 32)) < 0.8, gt % 255, rng.integers(0, 4, (24, 32)))
+        for folder, arr in (("gt", gt), ("pred", pred.astype(np.uint8))):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(arr).save(tmp_path / folder / f"m{i}.png")
+    runner = CliRunner()
+    args = ["score", str(tmp_path / "pred"), str(tmp_path / "gt"), "--output-format", "json",
+            "--boundary", "2"]
+    local = runner.invoke(cli, [*args, "--scheduler", "serial"])
+    remote = runner.invoke(cli, [*args, "--scheduler", cluster.scheduler_address])
+    assert local.exit_code == remote.exit_code == 0, remote.output
+    here, there = json.loads(local.stdout), json.loads(remote.stdout)
+    assert len(here["images"]) == 10 and here["classes"]
+    assert here == there

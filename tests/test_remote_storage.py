@@ -54,6 +54,10 @@ def test_memory_round_trip_equals_local(tmp_path, memory):
     stats = [runner.invoke(cli, ["stats", src, "--json", "-", "--scheduler", "serial"]).stdout
              for src in (str(tmp_path / "out"), f"{memory}/out")]
     assert stats[0] == stats[1] and '"images": 2' in stats[0]
+    scored = runner.invoke(cli, ["score", f"{memory}/out", f"{memory}/out", "--scheduler",
+                                 "serial", "--output-format", "json", "--fail-under", "1"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["summary"]["global"]["dice"] == 1.0
     v = runner.invoke(cli, ["validate", f"{memory}/data", "--scheduler", "threads"])
     assert v.exit_code == 0 and "2 files checked" in v.stderr
 

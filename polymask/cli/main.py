@@ -7,6 +7,7 @@ import click
 from polymask import __version__
 from polymask.cli.rasterize import rasterize
 from polymask.cli.schema import schema
+from polymask.cli.score import score
 from polymask.cli.stats import stats
 from polymask.cli.validate import validate
 
@@ -24,3 +25,4 @@ cli.add_command(validate)
 cli.add_command(rasterize)
 cli.add_command(schema)
 cli.add_command(stats)
+cli.add_command(score)

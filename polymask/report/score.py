@@ -1,0 +1,224 @@
+"""Renderers of a score: a rich table for people, strict JSON, CSV per image and class, Markdown.
+
+Every renderer reads the same :class:`~polymask.score.ScoreResult`; none computes a metric.
+Numbers are printed with four decimals in tables; JSON and CSV keep full precision so a rerun
+on the same inputs gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable
+
+import numpy as np
+
+from polymask.errors import Problem
+from polymask.report.problems import _escape_data, _escape_property
+from polymask.report.problems import render_github as render_problems_github
+from polymask.score import ScoreResult
+from polymask.score_report import AGGREGATES, GateResult, ScoreReport
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4f}"
+
+
+def render_json(result: ScoreResult) -> str:
+    """Strict JSON (undefined values are null, never NaN), as ``score-report.schema.json``."""
+    doc = result.report.model_dump(mode="json", by_alias=True)
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+CSV_METRICS = ("dice", "iou", "precision", "recall", "boundary_dice", "boundary_iou")
+
+
+def render_csv(result: ScoreResult) -> str:
+    """One row per image and class: counts and per-image metrics (empty cell when undefined)."""
+    per = result.per_image
+    values = per.metrics(result.report.settings.empty)
+    metric_names = [m for m in CSV_METRICS if m in values]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        ["image", "class_id", "class", *metric_names, "tp", "fp", "fn", "gt_pixels", "pred_pixels"]
+    )
+    for n, key in enumerate(per.keys):
+        for c, name in enumerate(result.class_names):
+            tp, fp, fn = int(per.tp[n, c]), int(per.fp[n, c]), int(per.fn[n, c])
+            cells = [
+                "" if np.isnan(values[m][n, c]) else repr(float(values[m][n, c]))
+                for m in metric_names
+            ]
+            writer.writerow([key, c, name, *cells, tp, fp, fn, tp + fn, tp + fp])
+    return buf.getvalue()
+
+
+def render_github(result: ScoreResult) -> str:
+    """GitHub Actions workflow commands: an error per bad input file and per failed gate, and a
+    notice with the means, so a pull request shows why the check failed."""
+    r = result.report
+    problems = [Problem(p.file, p.message) for p in r.problems]
+    lines = [render_problems_github(problems)]
+    title = _escape_property("polymask score")
+    for g in r.gates:
+        if not g.passed:
+            lines.append(f"::error title={title}::{_escape_data(_gate_line(g))}\n")
+    means = ", ".join(f"{agg} {_fmt(r.summary.get(agg).dice)}" for agg in AGGREGATES)
+    note = f"mean Dice over {r.images_scored} images: {means}"
+    lines.append(f"::notice title={title}::{_escape_data(note)}\n")
+    return "".join(lines)
+
+
+def _gate_line(g: GateResult) -> str:
+    verdict = "passed" if g.passed else "FAILED"
+    return f"{g.name} ({g.aggregate}) {_fmt(g.value)} >= {g.threshold}: {verdict}"
+
+
+def _means_note(report: ScoreReport) -> str:
+    s = report.settings
+    which = "all classes" if s.include_background else "foreground classes (background excluded)"
+    empty = {"nan": "left out", "one": "counted as 1", "zero": "counted as 0"}[s.empty]
+    return f"Means over {which}; classes absent from both masks {empty}."
+
+
+def render_markdown(result: ScoreResult) -> str:
+    """A pull-request comment: summary, per-class table, worst images, gates."""
+    r = result.report
+    boundary = r.settings.boundary is not None
+    out = ["## Segmentation score", ""]
+    out.append(
+        f"{r.images_scored} images scored"
+        + (f", {len(r.missing_predictions)} predictions missing" if r.missing_predictions else "")
+        + (f", {len(r.extra_predictions)} extra" if r.extra_predictions else "")
+        + (f", {len(r.problems)} problems" if r.problems else "")
+        + "."
+    )
+    out += [
+        "",
+        "| aggregate | mean Dice | mean IoU |" + (" Boundary Dice |" if boundary else ""),
+        "|---|---:|---:|" + ("---:|" if boundary else ""),
+    ]
+    for agg in AGGREGATES:
+        m = r.summary.get(agg)
+        out.append(
+            f"| {agg} | {_fmt(m.dice)} | {_fmt(m.iou)} |"
+            + (f" {_fmt(m.boundary_dice)} |" if boundary else "")
+        )
+    out += [
+        "",
+        _means_note(r),
+        "",
+        "| class | Dice (global) | Dice (mean-per-image) | IoU (global) | precision | recall "
+        "| GT pixels |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in r.classes:
+        g, m = c.metrics.global_, c.metrics.mean_per_image
+        out.append(
+            f"| {_md(c.name)}{'' if c.foreground else ' (bg)'} | {_fmt(g.dice)} | "
+            f"{_fmt(m.dice)} | {_fmt(g.iou)} | {_fmt(g.precision)} | {_fmt(g.recall)} | "
+            f"{c.gt_pixels} |"
+        )
+    if r.worst:
+        out += [
+            "",
+            "<details><summary>Worst images</summary>",
+            "",
+            "| image | mean Dice | mean IoU |",
+            "|---|---:|---:|",
+        ]
+        out += [f"| {_md(w.key)} | {_fmt(w.mean_dice)} | {_fmt(w.mean_iou)} |" for w in r.worst]
+        out += ["", "</details>"]
+    if r.gates:
+        out += ["", "**Gates**", ""]
+        out += [f"- {'✅' if g.passed else '❌'} {_gate_line(g)}" for g in r.gates]
+    if r.problems:
+        out += ["", "**Problems**", ""]
+        out += [f"- `{p.file}`: {p.message}" for p in r.problems]
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def print_table(result: ScoreResult, console=None) -> None:
+    """Rich tables on stdout: per class under both aggregates, the worst images, the gates."""
+    from rich.console import Console
+    from rich.table import Table
+
+    # a wide fixed width when piped (CI logs), so columns are not cut to 80 characters
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    r = result.report
+    boundary = r.settings.boundary is not None
+    table = Table(
+        title=f"Per class, global over {r.images_scored} images (Dice also mean-per-image)",
+        title_justify="left",
+    )
+    cols = [
+        "id",
+        "class",
+        "Dice",
+        "IoU",
+        "precision",
+        "recall",
+        "Dice mean/img",
+        "GT px",
+        "pred px",
+    ] + (["BDice", "BIoU"] if boundary else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c in r.classes:
+        g, m = c.metrics.global_, c.metrics.mean_per_image
+        row = [
+            str(c.id),
+            c.name + ("" if c.foreground else " (bg)"),
+            _fmt(g.dice),
+            _fmt(g.iou),
+            _fmt(g.precision),
+            _fmt(g.recall),
+            _fmt(m.dice),
+            str(c.gt_pixels),
+            str(c.pred_pixels),
+        ]
+        if boundary:
+            row += [_fmt(g.boundary_dice), _fmt(g.boundary_iou)]
+        table.add_row(*row)
+    console.print(table)
+    summary = Table(title="Means", title_justify="left")
+    for col in ["aggregate", "Dice", "IoU", "precision", "recall"] + (
+        ["BDice", "BIoU"] if boundary else []
+    ):
+        summary.add_column(col, justify="left" if col == "aggregate" else "right")
+    for agg in AGGREGATES:
+        m = r.summary.get(agg)
+        row = [agg, _fmt(m.dice), _fmt(m.iou), _fmt(m.precision), _fmt(m.recall)]
+        if boundary:
+            row += [_fmt(m.boundary_dice), _fmt(m.boundary_iou)]
+        summary.add_row(*row)
+    console.print(summary)
+    console.print(_means_note(r))
+    if r.worst:
+        worst = Table(title="Worst images", title_justify="left")
+        worst.add_column("image")
+        worst.add_column("mean Dice", justify="right")
+        worst.add_column("mean IoU", justify="right")
+        for w in r.worst:
+            worst.add_row(w.key, _fmt(w.mean_dice), _fmt(w.mean_iou))
+        console.print(worst)
+    for line in _listing(r):
+        console.print(line, markup=False)
+
+
+def _listing(r: ScoreReport) -> Iterable[str]:
+    for p in r.problems:
+        yield f"{p.file}: {p.message}"
+    for key in r.missing_predictions:
+        yield f"missing prediction: {key}"
+    for key in r.extra_predictions:
+        yield f"extra prediction: {key}"
+    for g in r.gates:
+        yield f"gate: {_gate_line(g)}"

@@ -1,0 +1,513 @@
+"""Scoring a folder of predicted masks against the ground truth: the library behind ``score``.
+
+Worker processes decode and check each pair of masks; the parent stacks them into batches of
+about ``batch_pixels`` pixels and counts each batch with one bincount on the device
+(:mod:`polymask.confusion`). Only small per-image rows of counts are kept, never masks, so memory
+grows by a few hundred bytes per image whatever the image size.
+
+Nothing here imports torch at module level: :func:`polymask.confusion.resolve_device` does,
+when a run starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from polymask import __version__
+from polymask import metrics as M
+from polymask.confusion import check_boundary, confusion_batch, resolve_device
+from polymask.errors import Problem, UsageError
+from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
+from polymask.masks import MaskReadError, read_mask
+from polymask.pairing import MaskPair, pair_folders
+from polymask.parallel import default_workers, pmap
+from polymask.score_report import (
+    Aggregate,
+    Aggregates,
+    ClassScore,
+    GateResult,
+    ImageScore,
+    Metrics,
+    ProblemEntry,
+    ScoreReport,
+    Settings,
+)
+from polymask.storage import as_path
+
+MissingPolicy = Literal["error", "zero", "skip"]
+MAX_DISCOVERED_CLASSES = 1024
+CHUNK = 2  # pairs per task sent to a worker
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score. ``labels`` None: ``labels.txt`` in the ground-truth folder if there is one,
+    else classes 0..the largest value found."""
+
+    labels: LabelMap | None = None
+    ignore_index: int = DEFAULT_IGNORE_INDEX
+    missing: MissingPolicy = "error"
+    empty: M.EmptyPolicy = "nan"
+    include_background: bool = False
+    device: str = "auto"
+    workers: int | None = None
+    boundary: float | None = None
+    worst: int = 10
+    batch_pixels: int = 1 << 24
+    scheduler: str = "processes"
+    """processes/threads/serial: decode in workers, count batches here on ``device``. A Dask
+    cluster (``dask`` or an address): each worker decodes and counts its own pairs (numpy), and
+    only the per-image counts travel back."""
+
+
+@dataclass
+class PerImage:
+    """Counts of every scored image, (N, C) int64 each; band arrays only with a boundary."""
+
+    keys: list[str]
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    band_gt: np.ndarray | None = None
+    band_pred: np.ndarray | None = None
+    band_hit: np.ndarray | None = None
+
+    def metrics(self, empty: M.EmptyPolicy) -> dict[str, np.ndarray]:
+        out = M.from_counts(self.tp, self.fp, self.fn, empty)
+        if self.band_gt is not None:
+            out.update(M.boundary_from_counts(self.band_gt, self.band_pred, self.band_hit, empty))
+        return out
+
+
+@dataclass
+class ScoreResult:
+    report: ScoreReport
+    per_image: PerImage
+    class_names: list[str]
+    pairs: dict[str, MaskPair] = field(default_factory=dict)
+    """The pairs of the worst images, to draw their error maps."""
+
+
+@dataclass
+class _Decoded:
+    key: str
+    gt: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    max_value: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _bad_values(a: np.ndarray, num_classes: int, ignore_index: int | None) -> list[int]:
+    if a.size == 0 or int(a.max()) < num_classes:
+        return []
+    bad = np.unique(a[a >= num_classes])
+    return [int(v) for v in bad if v != ignore_index][:5]
+
+
+def _read(path: Path, out: _Decoded) -> np.ndarray | None:
+    try:
+        return read_mask(path)
+    except MaskReadError as exc:
+        out.problems.append(Problem(str(path), str(exc).removeprefix(f"{path}: ")))
+        return None
+
+
+def _decode(pair: MaskPair, num_classes: int | None, ignore_index: int | None) -> _Decoded:
+    """Read and check one pair (runs in a worker). ``num_classes`` None: classes discovered."""
+    out = _Decoded(pair.key)
+    gt = _read(pair.gt, out)
+    pred = _read(pair.pred, out) if pair.pred is not None else None
+    if gt is None or (pair.pred is not None and pred is None):
+        return out
+    if pred is not None and pred.shape != gt.shape:
+        out.problems.append(
+            Problem(
+                str(pair.pred),
+                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
+                f"{pair.gt} ({gt.shape[1]}x{gt.shape[0]})",
+            )
+        )
+        return out
+    limit = num_classes if num_classes is not None else MAX_DISCOVERED_CLASSES
+    checks = [(pair.gt, gt, ignore_index)] + ([(pair.pred, pred, None)] if pred is not None else [])
+    for path, arr, allowed in checks:
+        bad = _bad_values(arr, limit, allowed)
+        if bad:
+            what = "outside the label map" if num_classes is not None else "too large a class id"
+            ignore_note = f", ignore {allowed}" if allowed is not None else ""
+            out.problems.append(
+                Problem(
+                    str(path),
+                    f"value {', '.join(map(str, bad))} {what} "
+                    f"(classes 0..{limit - 1}{ignore_note})",
+                )
+            )
+        elif (
+            allowed is None
+            and num_classes is None
+            and ignore_index is not None
+            and bool((arr == ignore_index).any())
+        ):
+            out.problems.append(
+                Problem(str(path), f"value {ignore_index} is the ignore index, not a class")
+            )
+    if out.problems:
+        return out
+    out.gt, out.pred = gt, pred
+    if num_classes is None:
+        values = [int(pred.max())] if pred is not None and pred.size else []
+        valid = gt[gt != ignore_index] if ignore_index is not None else gt
+        values += [int(valid.max())] if valid.size else []
+        out.max_value = max(values, default=0)
+    return out
+
+
+class _Accumulator:
+    """Per-image rows, counted a batch at a time; C may grow while classes are discovered."""
+
+    def __init__(self, options: ScoreOptions, device: str | None, num_classes: int):
+        self.options, self.device, self.c = options, device, num_classes
+        self.ignore = options.ignore_index
+        self.rows: list[tuple[str, np.ndarray]] = []
+        """(key, counts): one small (k, C) int64 array per image, k = 3 or 6 with bands."""
+        self.batch: list[_Decoded] = []
+        self.pixels = 0
+
+    def add(self, item: _Decoded) -> None:
+        self.batch.append(item)
+        self.c = max(self.c, item.max_value + 1)
+        self.pixels += item.gt.size
+        if self.pixels >= self.options.batch_pixels:
+            self.flush()
+
+    def flush(self) -> None:
+        scored = [d for d in self.batch if d.pred is not None]
+        zero = [d for d in self.batch if d.pred is None]
+        self.batch, self.pixels = [], 0
+        if scored:
+            counts = self._count([(d.gt, d.pred) for d in scored])
+            for i, d in enumerate(scored):
+                tp, fp, fn = M.counts_from_confusion(counts.confusion[i])
+                self.rows.append((d.key, np.stack([tp, fp, fn, *self._bands(counts, i, False)])))
+        if zero:
+            # a missing prediction under --missing zero: every ground-truth pixel is a false
+            # negative; scoring gt against itself gives those pixels (and the gt band) per class.
+            # Its ignored pixels need a valid stand-in prediction; they are not counted.
+            counts = self._count([(d.gt, self._stand_in(d.gt)) for d in zero])
+            for i, d in enumerate(zero):
+                fn = counts.confusion[i].sum(axis=1)
+                none = np.zeros_like(fn)
+                self.rows.append((d.key, np.stack([none, none, fn, *self._bands(counts, i, True)])))
+
+    def _stand_in(self, gt: np.ndarray) -> np.ndarray:
+        return np.where(gt == self.ignore, 0, gt) if self.ignore is not None else gt
+
+    def _count(self, pairs):
+        return confusion_batch(pairs, self.c, self.ignore, self.device, self.options.boundary)
+
+    def _bands(self, counts, i: int, missing: bool) -> list[np.ndarray]:
+        if counts.band_gt is None:
+            return []
+        g = counts.band_gt[i]
+        if missing:
+            return [g, np.zeros_like(g), np.zeros_like(g)]
+        return [g, counts.band_pred[i], counts.band_hit[i]]
+
+    def per_image(self) -> PerImage:
+        self.rows.sort(key=lambda r: r[0])
+        n_arrays = 6 if self.options.boundary is not None else 3
+        table = np.zeros((n_arrays, len(self.rows), self.c), dtype=np.int64)
+        for i, (_, counts) in enumerate(self.rows):
+            table[:, i, : counts.shape[1]] = counts  # rows counted before C grew are padded
+        return PerImage([k for k, _ in self.rows], *table)
+
+
+@dataclass
+class _Counted:
+    key: str
+    counts: np.ndarray | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _decode_and_count(
+    pair: MaskPair, num_classes: int | None, ignore_index: int | None, options: ScoreOptions
+) -> _Counted:
+    """Decode, check and count one pair where it is read (on a cluster worker), so that only
+    its (k, C) row of counts crosses the network, never the masks."""
+    item = _decode(pair, num_classes, ignore_index)
+    if item.gt is None:
+        return _Counted(item.key, None, item.problems)
+    c = max(num_classes or 1, item.max_value + 1)
+    acc = _Accumulator(replace(options, ignore_index=ignore_index), None, c)
+    acc.add(item)
+    acc.flush()
+    return _Counted(item.key, acc.rows[0][1])
+
+
+def _label_map(gt: Path, options: ScoreOptions) -> LabelMap | None:
+    if options.labels is not None:
+        return options.labels
+    if (gt / "labels.txt").is_file():
+        return LabelMap.from_file(gt / "labels.txt", options.ignore_index)
+    return None
+
+
+def score_folders(
+    preds: str | Path,
+    gt: str | Path,
+    options: ScoreOptions | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    **kwargs,
+) -> ScoreResult:
+    """Score every prediction in ``preds`` against its ground truth in ``gt``.
+
+    Options come as a :class:`ScoreOptions` or as its fields by keyword
+    (``score_folders(p, g, empty="one", device="cpu")``). ``on_progress(done, total)`` is called
+    after each pair, to drive a progress bar.
+    Problems with files (unreadable, sizes differ, values outside the label map) are collected
+    in the report; the other files are scored.
+    """
+    options = options or ScoreOptions(**kwargs)
+    preds, gt = as_path(preds), as_path(gt)
+    if options.missing not in ("error", "zero", "skip"):
+        raise UsageError(
+            "Expected argument `missing` to be one of ('error', 'zero', 'skip'), "
+            f"but got {options.missing!r}."
+        )
+    try:
+        M.check_empty(options.empty)
+        check_boundary(options.boundary)
+        device = resolve_device(options.device)
+        pairing = pair_folders(preds, gt)
+    except (ValueError, NotADirectoryError) as exc:
+        raise UsageError(str(exc)) from None
+    label_map = _label_map(gt, options)
+    if label_map is not None:
+        ignore = label_map.ignore_index
+        num_classes = max(label_map.ids.values(), default=0) + 1
+    else:
+        ignore = options.ignore_index
+        num_classes = None
+    work = list(pairing.pairs)
+    if options.missing == "zero":
+        work += [MaskPair(k, path, None) for k, path in pairing.missing.items()]
+    if options.missing == "error":
+        pairing.problems += [
+            Problem(str(path), "no prediction for this ground truth")
+            for path in pairing.missing.values()
+        ]
+    acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
+    if options.scheduler == "dask" or "://" in options.scheduler:
+        count = partial(_decode_and_count, num_classes=num_classes, ignore_index=ignore,
+                        options=options)
+        results = pmap(count, work, options.workers, CHUNK, options.scheduler)
+        for done, counted in enumerate(results, 1):
+            pairing.problems += counted.problems
+            if counted.counts is not None:
+                acc.rows.append((counted.key, counted.counts))
+                acc.c = max(acc.c, counted.counts.shape[1])
+            if on_progress:
+                on_progress(done, len(work))
+    else:
+        decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
+        items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
+        results = pmap(decode, items, options.workers, CHUNK, options.scheduler)
+        for done, item in enumerate(results, 1):
+            consumed()
+            pairing.problems += item.problems
+            if item.gt is not None:
+                acc.add(item)
+            if on_progress:
+                on_progress(done, len(work))
+    acc.flush()
+    per_image = acc.per_image()
+    names = _class_names(label_map, acc.c)
+    report = build_report(preds, gt, pairing, per_image, names, options, ignore)
+    worst = {w.key for w in report.worst}
+    return ScoreResult(report, per_image, names, {p.key: p for p in work if p.key in worst})
+
+
+def _bounded(work: list[MaskPair], limit: int) -> tuple[Iterator[MaskPair], Callable[[], None]]:
+    """The pairs as an iterator that stays at most ``limit`` pairs ahead of the results
+    consumed (call the second value once per result).
+
+    A process pool takes its inputs as fast as its workers run and queues their results; when
+    decoding outpaces counting, decoded masks would pile up in memory. Here the pool's feeder
+    thread waits until the parent has taken results, so memory stays flat however many images.
+    """
+    gate = threading.Semaphore(limit)
+
+    def feed() -> Iterator[MaskPair]:
+        for pair in work:
+            gate.acquire()
+            yield pair
+
+    return feed(), gate.release
+
+
+def _class_names(label_map: LabelMap | None, num_classes: int) -> list[str]:
+    names = label_map.names if label_map is not None else {}
+    return [names.get(i, "background" if i == 0 else str(i)) for i in range(num_classes)]
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _metrics(values: dict[str, np.ndarray], i: int | None, fg: np.ndarray) -> Metrics:
+    """Metrics of class ``i``, or (``i`` None) the means over the classes in ``fg``."""
+    if i is None:
+        return Metrics(**{k: M.class_mean(v, fg) for k, v in values.items()})
+    return Metrics(**{k: _value(v[i]) for k, v in values.items()})
+
+
+def build_report(
+    preds: Path,
+    gt: Path,
+    pairing,
+    per_image: PerImage,
+    names: list[str],
+    options: ScoreOptions,
+    ignore: int | None,
+) -> ScoreReport:
+    """The report model: per-class values under both aggregates, means, worst images."""
+    c = len(names)
+    fg = M.foreground(c, options.include_background)
+    totals = [a.sum(axis=0) for a in (per_image.tp, per_image.fp, per_image.fn)]
+    global_values = M.from_counts(*totals, options.empty)
+    if per_image.band_gt is not None:
+        bands = [
+            a.sum(axis=0) for a in (per_image.band_gt, per_image.band_pred, per_image.band_hit)
+        ]
+        global_values.update(M.boundary_from_counts(*bands, options.empty))
+    image_values = per_image.metrics(options.empty)
+    mpi_values = {k: M.mean_per_image(v) for k, v in image_values.items()}
+    tp, fp, fn = totals
+    classes = [
+        ClassScore(
+            id=i,
+            name=names[i],
+            foreground=bool(fg[i]),
+            tp=int(tp[i]),
+            fp=int(fp[i]),
+            fn=int(fn[i]),
+            gt_pixels=int(tp[i] + fn[i]),
+            pred_pixels=int(tp[i] + fp[i]),
+            images_with_class=int(((per_image.tp[:, i] + per_image.fn[:, i]) > 0).sum()),
+            metrics=Aggregates(
+                **{
+                    "global": _metrics(global_values, i, fg),
+                    "mean-per-image": _metrics(mpi_values, i, fg),
+                }
+            ),
+        )
+        for i in range(c)
+    ]
+    images = [
+        ImageScore(
+            key=key,
+            mean_dice=M.class_mean(image_values["dice"][n], fg),
+            mean_iou=M.class_mean(image_values["iou"][n], fg),
+        )
+        for n, key in enumerate(per_image.keys)
+    ]
+    ranked = sorted(
+        (im for im in images if im.mean_dice is not None), key=lambda im: (im.mean_dice, im.key)
+    )
+    return ScoreReport(
+        polymask_version=__version__,
+        preds=str(preds),
+        gt=str(gt),
+        settings=Settings(
+            num_classes=c,
+            ignore_index=ignore,
+            empty=options.empty,
+            include_background=options.include_background,
+            missing=options.missing,
+            boundary=options.boundary,
+        ),
+        images_scored=len(per_image.keys),
+        missing_predictions=list(pairing.missing),
+        extra_predictions=pairing.extra,
+        problems=[
+            ProblemEntry(file=p.file, message=p.message)
+            for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))
+        ],
+        summary=Aggregates(
+            **{
+                "global": _metrics(global_values, None, fg),
+                "mean-per-image": _metrics(mpi_values, None, fg),
+            }
+        ),
+        classes=classes,
+        worst=ranked[: options.worst],
+        images=images,
+        gates=[],
+        passed=True,
+    )
+
+
+def parse_class_thresholds(spec: str, names: list[str]) -> dict[int, float]:
+    """``road=0.9,person=0.7`` (names or ids) -> {class id: threshold}."""
+    by_name = {n: i for i, n in enumerate(names)}
+    out = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, sep, value = item.rpartition("=")
+        if not sep or not name:
+            raise UsageError(f"expected CLASS=THRESHOLD, got {item!r}")
+        if name in by_name:
+            cls = by_name[name]
+        elif name.isdigit() and int(name) < len(names):
+            cls = int(name)
+        else:
+            raise UsageError(f"unknown class {name!r}; classes: {', '.join(names)}")
+        try:
+            out[cls] = float(value)
+        except ValueError:
+            raise UsageError(f"{item!r}: threshold {value!r} is not a number") from None
+    return out
+
+
+def apply_gates(
+    report: ScoreReport,
+    fail_under: float | None = None,
+    fail_under_class: dict[int, float] | None = None,
+    aggregate: Aggregate = "global",
+) -> ScoreReport:
+    """The report with its gates evaluated: mean Dice and per-class Dice against thresholds.
+
+    An undefined value (null) fails its gate: a threshold on a class that never occurs cannot
+    be claimed met.
+    """
+    gates = []
+    if fail_under is not None:
+        value = report.summary.get(aggregate).dice
+        gates.append(
+            GateResult(
+                name="mean dice",
+                aggregate=aggregate,
+                threshold=fail_under,
+                value=value,
+                passed=value is not None and value >= fail_under,
+            )
+        )
+    for cls, threshold in sorted((fail_under_class or {}).items()):
+        score = report.classes[cls]
+        value = score.metrics.get(aggregate).dice
+        gates.append(
+            GateResult(
+                name=f"dice of {score.name}",
+                aggregate=aggregate,
+                threshold=threshold,
+                value=value,
+                passed=value is not None and value >= threshold,
+            )
+        )
+    return report.model_copy(update={"gates": gates, "passed": all(g.passed for g in gates)})
