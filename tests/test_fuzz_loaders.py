@@ -108,3 +108,22 @@ def test_deep_nesting_is_refused(tmp_path, fmt):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(AnnotationError, match="nested too deeply|recursion"):
         load_annotations(path, fmt)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_validate_command_exits_1_without_a_traceback(scratch, data):
+    from click.testing import CliRunner
+
+    from polymask.cli.main import cli
+
+    source = data.draw(st.sampled_from(EXAMPLES), label="example")
+    text = source.read_text()
+    cut = data.draw(st.integers(0, len(text) - 1), label="cut")
+    junk = data.draw(st.sampled_from(["", "]", "NaN", '{"', "1e999", "\x00"]), label="junk")
+    scratch.write_text(text[:cut] + junk + text[cut + 1 :])
+    for fmt in FORMATS:
+        args = ["validate", str(scratch), "-j", "1", "--output-format", "json"]
+        result = CliRunner().invoke(cli, args + (["--format", fmt] if fmt else []))
+        assert result.exit_code in (0, 1), result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
