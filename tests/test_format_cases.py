@@ -1,55 +1,84 @@
-"""Example files of each format with their expected outcome (tests/formats/<format>/).
+"""Example files of COCO and Label Studio with their expected outcome (tests/formats/<format>/).
 
-``expected.json`` maps every file below ``valid/`` and ``invalid/`` to the JSON paths of the
-problems ``polymask validate`` must report: warnings for valid files (exit 0), errors for
-invalid ones (exit 1). Each file is checked with its format told from its content, and again
-with ``--format`` forcing it.
+``expected.toml`` in each ``valid/`` and ``invalid/`` folder lists every file there. A valid
+file validates (exit 0) with warnings at exactly the listed ``warnings`` paths and rasterizes
+into the listed masks and classes; an invalid one exits 1 with problems at exactly ``paths``
+(default: the one ``path``), the first of them on ``line`` with ``message`` in its text. Each
+file is checked with its format told from its content, and again with ``--format`` forcing it.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
+from polymask.masks import read_mask
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 CASES = Path(__file__).parent / "formats"
+FORMATS = ("coco", "label-studio")
 
 
-def _cases() -> list:
-    return [
-        pytest.param(expected.parent.name, expected.parent / rel, paths,
-                     id=f"{expected.parent.name}/{rel}")
-        for expected in sorted(CASES.glob("*/expected.json"))
-        for rel, paths in json.loads(expected.read_text()).items()
-    ]
+def _cases(kind: str) -> list:
+    params = []
+    for fmt in FORMATS:
+        expected = CASES / fmt / kind / "expected.toml"
+        for name, case in tomllib.loads(expected.read_text()).items():
+            params.append(pytest.param(fmt, expected.parent / name, case, id=f"{fmt}/{name}"))
+    return params
 
 
 def test_every_example_file_has_an_expectation():
-    listed = {
-        expected.parent / rel
-        for expected in CASES.glob("*/expected.json")
-        for rel in json.loads(expected.read_text())
-    }
-    found = {p for p in CASES.glob("*/*/*.json") if p.parent.name in ("valid", "invalid")}
+    listed = {p.values[1] for kind in ("valid", "invalid") for p in _cases(kind)}
+    found = {p for fmt in FORMATS for p in (CASES / fmt).glob("*/*.json")}
     assert found and found == listed
 
 
-@pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])
-@pytest.mark.parametrize(("fmt", "path", "paths"), _cases())
-def test_example(fmt, path, paths, forced):
+def _validate(path: Path, fmt: str, forced: bool) -> tuple[int, list[dict]]:
     args = ["validate", str(path), "--output-format", "json", "-j", "1"]
     result = CliRunner().invoke(cli, args + (["--format", fmt] if forced else []))
-    valid = path.parent.name == "valid"
-    assert result.exit_code == (0 if valid else 1), result.output
-    report = json.loads(result.stdout)
-    severity = "warning" if valid else "error"
-    assert sorted(p["path"] for p in report["problems"]) == sorted(paths)
-    assert all(p["severity"] == severity for p in report["problems"])
-    assert all(p["file"] == str(path) for p in report["problems"])
+    return result.exit_code, json.loads(result.stdout)["problems"]
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])
+@pytest.mark.parametrize(("fmt", "path", "case"), _cases("valid"))
+def test_valid_example(fmt, path, case, forced, tmp_path):
+    code, problems = _validate(path, fmt, forced)
+    assert code == 0, problems
+    assert sorted(p["path"] for p in problems) == sorted(case["warnings"])
+    assert all(p["severity"] == "warning" and p["file"] == str(path) for p in problems)
+    out = tmp_path / "masks"
+    args = ["rasterize", str(path), "-o", str(out), "-j", "1"]
+    result = CliRunner().invoke(cli, args + (["--format", fmt] if forced else []))
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))
+    assert written == sorted(case["masks"])
+    assert (out / "labels.txt").read_text().splitlines()[2:] == case["labels"]
+    seen = set().union(*(np.unique(read_mask(p)).tolist() for p in out.rglob("*.png")))
+    assert seen - {0} == set(range(1, len(case["labels"]) + 1))  # no class was dropped
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])
+@pytest.mark.parametrize(("fmt", "path", "case"), _cases("invalid"))
+def test_invalid_example(fmt, path, case, forced):
+    code, problems = _validate(path, fmt, forced)
+    assert code == 1, problems
+    assert sorted(p["path"] for p in problems) == sorted(case.get("paths", [case["path"]]))
+    assert all(p["file"] == str(path) for p in problems)
+    first = [p for p in problems if p["path"] == case["path"]]
+    assert any(p["line"] == case.get("line") and case["message"] in p["message"] for p in first), (
+        problems
+    )
 
 
 @pytest.mark.parametrize(

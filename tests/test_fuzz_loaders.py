@@ -21,7 +21,10 @@ from polymask.labels import LabelMap
 from polymask.raster import burn
 
 FORMATS = (None, "coco", "label-studio")
-EXAMPLES = sorted((Path(__file__).parent / "formats").glob("*/valid/*.json"))
+EXAMPLES = sorted(
+    p for fmt in ("coco", "label-studio")
+    for p in (Path(__file__).parent / "formats" / fmt).glob("valid/*.json")
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 300) | st.floats() | st.text(max_size=6),
