@@ -54,7 +54,7 @@ def test_a_coco_file_that_lists_annotations_first_is_coco(tmp_path):
     assert detect_format(path) == "coco"
 
 
-@pytest.mark.parametrize("text", ["", '{"type": "Feature"}', "[[[]]]", "\x00\xff"])
+@pytest.mark.parametrize("text", ["", '{"name": "x", "items": []}', "[[[]]]", "\x00\xff"])
 def test_anything_else_falls_back_to_labelme(tmp_path, text):
     path = tmp_path / "a.json"
     path.write_text(text)

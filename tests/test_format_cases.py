@@ -122,7 +122,7 @@ def test_unknown_format_is_a_usage_error():
     path = CASES / "coco" / "valid" / "rle.json"
     result = CliRunner().invoke(cli, ["validate", str(path), "--format", "pascal"])
     assert result.exit_code == 2
-    assert "unknown format 'pascal'" in result.output
+    assert "--format" in result.output and "pascal" in result.output
 
 
 def test_strict_refuses_type_coercion(tmp_path):
