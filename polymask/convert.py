@@ -20,7 +20,15 @@ import numpy as np
 
 from polymask import __version__
 from polymask.errors import AnnotationError, Problem
-from polymask.formats import DEFAULT_CONVENTION, InputFile, detect_format, load_annotations
+from polymask.formats import (
+    DEFAULT_CONVENTION,
+    DEFAULT_ORDER,
+    TAKES_OPTIONS,
+    InputFile,
+    detect_format,
+    load_annotations,
+)
+from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap, UnknownPolicy
 from polymask.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.model import ImageAnnotation
@@ -37,7 +45,8 @@ class RasterizeOptions:
     label_map: LabelMap
     convention: str | None = None
     """None: each format's own convention (LabelMe's for LabelMe files)."""
-    order: Order = "file"
+    order: Order | None = None
+    """None: each format's own stacking (z order for CVAT, file order for the others)."""
     unknown: UnknownPolicy = "error"
     instances_dir: Path | None = None
     overlay_dir: Path | None = None
@@ -45,6 +54,9 @@ class RasterizeOptions:
     check: bool = False
     fmt: str | None = None
     strict: bool = False
+    format_options: FormatOptions | None = None
+    mask_format: Literal["png", "tif"] | None = None
+    """None: GeoTIFF aligned with ``--reference`` for GeoJSON given one, else PNG."""
 
 
 @dataclass
@@ -80,7 +92,8 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     try:
         data_hash = hashlib.sha256(item.path.read_bytes()).hexdigest()
         fmt = options.fmt or detect_format(item.path)
-        annotations = load_annotations(item, fmt, options.strict)
+        annotations = load_annotations(item, fmt, options.strict, options.format_options)
+        frame = _geotiff_frame(fmt, options)
     except AnnotationError as exc:
         outcome.problems.extend(exc.problems)
         return outcome
@@ -88,17 +101,31 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
         outcome.problems.append(Problem(str(item.path), f"cannot read: {exc.strerror or exc}"))
         return outcome
     convention = options.convention or DEFAULT_CONVENTION[fmt]
+    order = options.order or DEFAULT_ORDER.get(fmt, "file")
     for ann in annotations:
-        fingerprint = _fingerprint(data_hash, ann.key, convention, options)
+        fingerprint = _fingerprint(data_hash, ann.key, convention, order, fmt, options)
         try:
             if options.check:
-                outcome.images.append(_check(ann, convention, options))
+                outcome.images.append(_check(ann, convention, order, frame, options))
             else:
-                outcome.images.append(_write(ann, convention, fingerprint, options))
+                outcome.images.append(_write(ann, convention, order, frame, fingerprint, options))
         except AnnotationError as exc:
             outcome.problems.extend(exc.problems)
             outcome.images.append(ImageOutcome(ann.key, "failed"))
     return outcome
+
+
+def _geotiff_frame(fmt: str, options: RasterizeOptions):
+    """The reference grid masks are written on as GeoTIFFs, or None for PNG masks."""
+    reference = options.format_options.reference if options.format_options else None
+    if fmt != "geojson" or not reference or options.mask_format == "png":
+        return None
+    from polymask.geotiff import reference_frame
+
+    try:
+        return reference_frame(reference)
+    except ValueError as exc:  # the loader read it a moment ago, but it may have changed since
+        raise AnnotationError([Problem(reference, str(exc), code="PM028")]) from None
 
 
 def collect_labels(
@@ -106,65 +133,96 @@ def collect_labels(
     fmt: str | None = None,
     workers: int | None = None,
     scheduler: str = "processes",
+    format_options: FormatOptions | None = None,
 ):
     """Every label used in the files (for a discovered label map) and the problems met."""
     labels: set[str] = set()
     problems: list[Problem] = []
-    for found, errs in pmap(partial(_labels_of, fmt=fmt), files, workers, scheduler=scheduler):
+    labels_of = partial(_labels_of, fmt=fmt, format_options=format_options)
+    for found, errs in pmap(labels_of, files, workers, scheduler=scheduler):
         labels |= found
         problems += errs
     return labels, problems
 
 
-def _labels_of(item: InputFile, fmt: str | None) -> tuple[set[str], list[Problem]]:
+def _labels_of(
+    item: InputFile, fmt: str | None, format_options: FormatOptions | None = None
+) -> tuple[set[str], list[Problem]]:
     try:
-        return {s.label for a in load_annotations(item, fmt) for s in a.shapes}, []
+        annotations = load_annotations(item, fmt, False, format_options)
+        return {s.label for a in annotations for s in a.shapes}, []
     except AnnotationError as exc:
         return set(), exc.problems
 
 
-def _fingerprint(data_hash: str, key: str, convention: str, options: RasterizeOptions) -> str:
+def _fingerprint(
+    data_hash: str, key: str, convention: str, order: str, fmt: str, options: RasterizeOptions
+) -> str:
     lm = options.label_map
     settings = (
-        f"{__version__}|{data_hash}|{key}|{convention}|{options.order}|{options.unknown}|"
+        f"{__version__}|{data_hash}|{key}|{convention}|{order}|{options.unknown}|"
         f"{lm.ignore_index}|{sorted(lm.ids.items())}"
     )
+    if fmt in TAKES_OPTIONS and options.format_options is not None:  # only where they matter
+        settings += f"|{options.format_options.describe()}|{options.mask_format}"
     return "sha256:" + hashlib.sha256(settings.encode()).hexdigest()
 
 
-def _paths(ann: ImageAnnotation, options: RasterizeOptions):
-    cls = options.out_dir / f"{ann.key}.png"
-    inst = options.instances_dir / f"{ann.key}.png" if options.instances_dir else None
+def _paths(ann: ImageAnnotation, options: RasterizeOptions, frame=None):
+    ext = "tif" if frame is not None else "png"
+    cls = options.out_dir / f"{ann.key}.{ext}"
+    inst = options.instances_dir / f"{ann.key}.{ext}" if options.instances_dir else None
     over = options.overlay_dir / f"{ann.key}.jpg" if options.overlay_dir else None
     return cls, inst, over
 
 
-def _write(ann: ImageAnnotation, convention: str, fingerprint: str, options: RasterizeOptions):
-    cls_path, inst_path, over_path = _paths(ann, options)
-    if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path):
+def _write(ann: ImageAnnotation, convention: str, order: str, frame, fingerprint: str,
+           options: RasterizeOptions):
+    cls_path, inst_path, over_path = _paths(ann, options, frame)
+    if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path, frame):
         return ImageOutcome(ann.key, "skipped")
-    r = burn(ann, options.label_map, convention, options.order, options.unknown,
+    r = burn(ann, options.label_map, convention, order, options.unknown,
              instances=inst_path is not None)
     detail = ""
     if over_path is not None:
         detail = _write_overlay(ann, r.classes, over_path)
     if inst_path is not None:
-        write_png(inst_path, r.instances, fingerprint, palette=False)
-    write_png(cls_path, r.classes, fingerprint)  # last: its fingerprint marks the image done
+        _save(inst_path, r.instances, frame, fingerprint, palette=False)
+    _save(cls_path, r.classes, frame, fingerprint)  # last: its fingerprint marks the image done
     return ImageOutcome(ann.key, "written", detail)
 
 
-def _up_to_date(fingerprint: str, cls_path: Path, inst_path: Path | None, over_path: Path | None):
+def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool = True) -> None:
+    """A PNG mask, or a GeoTIFF on the reference grid ``frame``."""
+    if frame is None:
+        write_png(path, array, fingerprint, palette)
+    else:
+        from polymask.geotiff import write_geotiff
+
+        write_geotiff(path, array, frame, fingerprint, palette)
+
+
+def _stored_fingerprint(path: Path, frame) -> str | None:
+    if frame is None:
+        return read_fingerprint(path)
+    from polymask.geotiff import read_geotiff_fingerprint
+
+    return read_geotiff_fingerprint(path)
+
+
+def _up_to_date(fingerprint: str, cls_path: Path, inst_path: Path | None, over_path: Path | None,
+                frame=None):
     return (
-        read_fingerprint(cls_path) == fingerprint
-        and (inst_path is None or read_fingerprint(inst_path) == fingerprint)
+        _stored_fingerprint(cls_path, frame) == fingerprint
+        and (inst_path is None or _stored_fingerprint(inst_path, frame) == fingerprint)
         and (over_path is None or over_path.exists())
     )
 
 
-def _check(ann: ImageAnnotation, convention: str, options: RasterizeOptions) -> ImageOutcome:
-    cls_path, inst_path, _ = _paths(ann, options)
-    r = burn(ann, options.label_map, convention, options.order, options.unknown,
+def _check(ann: ImageAnnotation, convention: str, order: str, frame, options: RasterizeOptions
+           ) -> ImageOutcome:
+    cls_path, inst_path, _ = _paths(ann, options, frame)
+    r = burn(ann, options.label_map, convention, order, options.unknown,
              instances=inst_path is not None)
     for path, expected in ((cls_path, r.classes), (inst_path, r.instances)):
         if path is None:
@@ -172,7 +230,7 @@ def _check(ann: ImageAnnotation, convention: str, options: RasterizeOptions) -> 
         if not path.exists():
             return ImageOutcome(ann.key, "missing", str(path))
         try:
-            found = read_mask(path)
+            found = read_mask(path) if frame is None else _read_geotiff_mask(path)
         except MaskReadError as exc:
             return ImageOutcome(ann.key, "differs", str(exc))
         if found.shape != expected.shape:
@@ -183,6 +241,17 @@ def _check(ann: ImageAnnotation, convention: str, options: RasterizeOptions) -> 
         if n:
             return ImageOutcome(ann.key, "differs", f"{path}: {n} pixels differ")
     return ImageOutcome(ann.key, "ok")
+
+
+def _read_geotiff_mask(path: Path) -> np.ndarray:
+    from rasterio.errors import RasterioError
+
+    from polymask.geotiff import read_geotiff
+
+    try:
+        return read_geotiff(path)
+    except (OSError, RasterioError) as exc:
+        raise MaskReadError(f"{path}: cannot read GeoTIFF: {exc}") from exc
 
 
 def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str:

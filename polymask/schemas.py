@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 SCHEMAS: dict[str, str] = {
     "labelme.schema.json": "polymask.formats.labelme:LabelMeFile",
+    "via.schema.json": "polymask.formats.via:ViaFile",
+    "geojson.schema.json": "polymask.formats.geojson:FeatureCollection",
     "config.schema.json": "polymask.config:PolymaskConfig",
     "validate-report.schema.json": "polymask.report.problems:ValidationReport",
     "stats-report.schema.json": "polymask.stats_report:StatsReport",

@@ -25,7 +25,14 @@ import numpy as np
 
 from polymask import class_weights
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import DEFAULT_CONVENTION, InputFile, detect_format, load_annotations
+from polymask.formats import (
+    DEFAULT_CONVENTION,
+    DEFAULT_ORDER,
+    InputFile,
+    detect_format,
+    load_annotations,
+)
+from polymask.formats.options import FormatOptions
 from polymask.labels import BACKGROUND, LabelMap, UnknownPolicy
 from polymask.masks import MaskReadError, read_mask
 from polymask.parallel import pmap
@@ -117,9 +124,10 @@ class BurnOptions:
 
     label_map: LabelMap
     convention: str | None = None
-    order: Order = "file"
+    order: Order | None = None
     unknown: UnknownPolicy = "error"
     fmt: str | None = None
+    format_options: FormatOptions | None = None
 
 
 def annotation_histograms(item: InputFile, options: BurnOptions) -> FileHistograms:
@@ -127,16 +135,15 @@ def annotation_histograms(item: InputFile, options: BurnOptions) -> FileHistogra
     out = FileHistograms(str(item.path))
     try:
         fmt = options.fmt or detect_format(item.path)
-        annotations = load_annotations(item, fmt)
+        annotations = load_annotations(item, fmt, options=options.format_options)
     except AnnotationError as exc:
         out.problems.extend(exc.problems)
         return out
     convention = options.convention or DEFAULT_CONVENTION[fmt]
+    order = options.order or DEFAULT_ORDER.get(fmt, "file")
     for ann in annotations:
         try:
-            r = burn(
-                ann, options.label_map, convention, options.order, options.unknown, instances=True
-            )
+            r = burn(ann, options.label_map, convention, order, options.unknown, instances=True)
         except AnnotationError as exc:
             out.problems.extend(exc.problems)
             continue

@@ -8,6 +8,7 @@ from functools import partial
 
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import InputFile, load_annotations
+from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap, UnknownLabel
 from polymask.parallel import pmap
 
@@ -23,11 +24,15 @@ class ValidationResult:
 
 
 def check_file(
-    item: InputFile, fmt: str | None = None, strict: bool = False, label_map: LabelMap | None = None
+    item: InputFile,
+    fmt: str | None = None,
+    strict: bool = False,
+    label_map: LabelMap | None = None,
+    format_options: FormatOptions | None = None,
 ) -> list[Problem]:
     """Every problem in one file; with a label map, labels it does not know are problems too."""
     try:
-        annotations = load_annotations(item, fmt, strict)
+        annotations = load_annotations(item, fmt, strict, format_options)
     except AnnotationError as exc:
         return exc.problems
     problems = [w for ann in annotations for w in ann.warnings]
@@ -49,9 +54,11 @@ def validate_files(
     label_map: LabelMap | None = None,
     workers: int | None = None,
     scheduler: str = "processes",
+    format_options: FormatOptions | None = None,
 ) -> ValidationResult:
     files = list(files)
-    check = partial(check_file, fmt=fmt, strict=strict, label_map=label_map)
+    check = partial(check_file, fmt=fmt, strict=strict, label_map=label_map,
+                    format_options=format_options)
     result = ValidationResult(files_checked=len(files))
     for problems in pmap(check, files, workers, scheduler=scheduler):
         result.problems.extend(problems)

@@ -69,7 +69,7 @@ def test_unreachable_scheduler_is_a_usage_error(dataset):
 
 
 def slow_rasterize(item, options):
-    time.sleep(0.25)
+    time.sleep(0.4)
     return rasterize_file(item, options)
 
 
@@ -92,8 +92,12 @@ def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset
             distributed.Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         report = RunReport()
+        def kill_a_busy_worker():
+            time.sleep(0.15)  # both workers are now inside a chunk (0.8 s each)
+            os.kill(pids[0], signal.SIGKILL)
+
         outcomes = run(tmp_path / "dask", cluster.scheduler_address, report,
-                       on_first=lambda: os.kill(pids[0], signal.SIGKILL))
+                       on_first=kill_a_busy_worker)
     assert sorted(o.source for o in outcomes) == sorted(str(f.path) for f in files)
     assert report.retried, "the chunk on the killed worker ran again and is reported"
     run(tmp_path / "serial", "serial")

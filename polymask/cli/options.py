@@ -75,24 +75,6 @@ output_format_opt = click.option(
     help="How problems are reported on stdout: for people, machines, or GitHub Actions.",
 )
 
-format_opt = click.option(
-    "--format",
-    "fmt",
-    default=None,
-    metavar="NAME",
-    help="Read every input as this format (labelme, coco, label-studio, ...) instead of "
-    "telling it from the content.",
-)
-
-
-def check_format(fmt: str | None) -> None:
-    """A --format that names no known format is a usage error (exit 2)."""
-    from polymask.formats import LOADERS
-
-    if fmt is not None and fmt not in LOADERS:
-        known = ", ".join(sorted(LOADERS))
-        raise click.BadParameter(f"unknown format {fmt!r}; known: {known}", param_hint="--format")
-
 
 def apply_config(ctx: click.Context, inputs, params: dict, keys: dict[str, str]) -> dict:
     """Options the user did not give, taken from the project configuration of the first input.

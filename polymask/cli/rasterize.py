@@ -6,14 +6,13 @@ import sys
 
 import click
 
+from polymask.cli.format_options import build_format_options, format_opts, mask_format_opt
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     INPUT_PATH,
     OUTPUT_DIR,
     apply_config,
-    check_format,
-    format_opt,
     ignore_index_opt,
     labels_opt,
     progress,
@@ -35,7 +34,6 @@ CONFIG_KEYS = {
 @click.option("-o", "--output", "out_dir", type=OUTPUT_DIR,
               help="Folder for the class masks (subfolders mirror the inputs). Required, here "
                    "or as `output` in [tool.polymask].")
-@format_opt
 @labels_opt
 @ignore_index_opt
 @click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
@@ -45,10 +43,10 @@ CONFIG_KEYS = {
               help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
                    "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
                    "format's own (labelme for LabelMe, coco for COCO, center otherwise).")
-@click.option("--order", type=click.Choice(["file", "area", "z"]), default="file",
-              show_default=True,
+@click.option("--order", type=click.Choice(["file", "area", "z"]), default=None,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
-                   "stay visible (area), or the format's stacking order (z).")
+                   "stay visible (area), or the format's stacking order (z). Default: z for "
+                   "CVAT, file for the others.")
 @click.option("--instances", "instances_dir", type=OUTPUT_DIR,
               help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
 @click.option("--overlay", "overlay_dir", type=OUTPUT_DIR,
@@ -57,11 +55,14 @@ CONFIG_KEYS = {
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 listing masks that are missing or differ from what the "
                    "annotations produce.")
+@format_opts
+@mask_format_opt
 @workers_opt
 @scheduler_opt
 @click.pass_context
-def rasterize(ctx, inputs, out_dir, fmt, labels_file, ignore_index, unknown, convention, order,
-              instances_dir, overlay_dir, force, check, workers, scheduler):
+def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
+              instances_dir, overlay_dir, force, check, fmt, label_attribute, label_property,
+              image_size, reference, mask_format, workers, scheduler):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -73,7 +74,6 @@ def rasterize(ctx, inputs, out_dir, fmt, labels_file, ignore_index, unknown, con
     from polymask.parallel import RunReport
     from polymask.storage import as_path, atomic_write, remove_stale_temp
 
-    check_format(fmt)
     p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
     out_dir, labels_file, ignore_index, workers = (
         p["out_dir"], p["labels_file"], p["ignore_index"], p["workers"])
@@ -81,13 +81,18 @@ def rasterize(ctx, inputs, out_dir, fmt, labels_file, ignore_index, unknown, con
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
     out = as_path(out_dir)
     with usage_errors():
+        format_options = build_format_options(
+            label_attribute, label_property, image_size, reference
+        )
+        if mask_format == "tif" and not reference:
+            raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         files = find_inputs(inputs)
         if labels_file:
             label_map = LabelMap.from_spec(labels_file, ignore_index)
         elif check and (out / "labels.txt").exists():
             label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
         else:
-            labels, _ = collect_labels(files, fmt, workers=workers, scheduler=scheduler)
+            labels, _ = collect_labels(files, fmt, workers, scheduler, format_options)
             label_map = LabelMap.discover(labels, ignore_index)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +112,8 @@ def rasterize(ctx, inputs, out_dir, fmt, labels_file, ignore_index, unknown, con
         force=force,
         check=check,
         fmt=fmt,
+        format_options=format_options,
+        mask_format=mask_format,
     )
     counts: dict[str, int] = {}
     problems = []

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from polymask.cli.format_options import build_format_options, format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -18,7 +19,7 @@ from polymask.cli.options import (
     workers_opt,
 )
 
-ANNOTATION_SUFFIXES = {".json"}
+ANNOTATION_SUFFIXES = {".json", ".xml", ".geojson"}
 
 
 def _output(flag: str, dest: str, what: str):
@@ -62,10 +63,10 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--order",
     type=click.Choice(["file", "area", "z"]),
-    default="file",
-    show_default=True,
-    help="Annotations: overlap order, as rasterize.",
+    default=None,
+    help="Annotations: overlap order, as rasterize (default: z for CVAT, file for the others).",
 )
+@format_opts
 @click.option(
     "--beta",
     type=click.FloatRange(0, 1, max_open=True),
@@ -127,6 +128,11 @@ def stats(
     max_foreground_imbalance,
     min_images_per_class,
     require_all_classes,
+    fmt,
+    label_attribute,
+    label_property,
+    image_size,
+    reference,
     workers,
     scheduler,
 ):
@@ -149,10 +155,13 @@ def stats(
     if outputs.count("-") > 1:
         raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
     with usage_errors():
+        format_options = build_format_options(
+            label_attribute, label_property, image_size, reference
+        )
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
         label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers,
-                               scheduler)
+                               scheduler, fmt, format_options)
         if require_all_classes and label_map is None:
             raise click.UsageError(
                 "--require-all-classes needs a label map: pass --labels or "
@@ -160,7 +169,7 @@ def stats(
             )
         options = None
         if source == "annotations":
-            options = BurnOptions(label_map, convention, order, unknown)
+            options = BurnOptions(label_map, convention, order, unknown, fmt, format_options)
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(files))
             acc, problems, failed = collect(
@@ -240,7 +249,8 @@ def _find(inputs, source: str):
     return files
 
 
-def _label_map(inputs, source, files, labels_file, ignore_index, workers, scheduler):
+def _label_map(inputs, source, files, labels_file, ignore_index, workers, scheduler, fmt=None,
+               format_options=None):
     """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
     from polymask.convert import collect_labels
     from polymask.labels import LabelMap
@@ -254,5 +264,5 @@ def _label_map(inputs, source, files, labels_file, ignore_index, workers, schedu
             if candidate.is_file():
                 return LabelMap.from_file(candidate, ignore_index)
         return None
-    labels, _ = collect_labels(files, workers=workers, scheduler=scheduler)
+    labels, _ = collect_labels(files, fmt, workers, scheduler, format_options)
     return LabelMap.discover(labels, ignore_index)

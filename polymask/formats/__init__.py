@@ -11,17 +11,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import coco, labelme, labelstudio
+from polymask.formats import coco, cvat, geojson, labelme, labelstudio, via
+from polymask.formats.options import FormatOptions
 from polymask.model import ImageAnnotation
 from polymask.storage import as_path
 
-LOADERS = {"labelme": labelme.load, "coco": coco.load, "label-studio": labelstudio.load}
-DEFAULT_CONVENTION = {"labelme": "labelme", "coco": "coco", "label-studio": "center"}
+LOADERS = {
+    "labelme": labelme.load,
+    "via": via.load,
+    "cvat": cvat.load,
+    "geojson": geojson.load,
+    "coco": coco.load,
+    "label-studio": labelstudio.load,
+}
+DEFAULT_CONVENTION = {
+    "labelme": "labelme",
+    "via": "center",
+    "cvat": "center",
+    "geojson": "center",
+    "coco": "coco",
+    "label-studio": "center",
+}
 """The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
-SNIFFERS = {"coco": coco.looks_like, "label-studio": labelstudio.looks_like}
+DEFAULT_ORDER = {"cvat": "z"}
+"""How overlaps stack when ``--order`` is not given: CVAT records a z order; others file order."""
+TAKES_OPTIONS = {"via", "cvat", "geojson"}
+"""Loaders that take a :class:`FormatOptions` (label attribute, image size, reference raster)."""
+SNIFFERS = {
+    "cvat": cvat.looks_like,
+    "geojson": geojson.looks_like,
+    "via": via.looks_like,
+    "coco": coco.looks_like,
+    "label-studio": labelstudio.looks_like,
+}
 """Content tests, tried in this order on the first bytes of a file before falling back."""
-SUFFIXES = {".json"}
+SUFFIXES = {".json", ".xml", ".geojson"}
 HEAD_BYTES = 1 << 16
+"""Enough for the keys that tell COCO from Label Studio when an array comes first."""
 
 
 @dataclass(frozen=True)
@@ -57,20 +83,28 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 
 
 def detect_format(path: Path) -> str:
-    """The format of a file, judged from its first bytes; LabelMe when nothing else matches."""
+    """The format of a file, judged from its suffix and first bytes."""
     try:
         with path.open("rb") as f:  # a local path or an fsspec URL
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
-        head = ""  # the loader reports the file as unreadable
+        head = ""
     for name, looks_like in SNIFFERS.items():
         if looks_like(head):
             return name
+    suffix = path.suffix.lower()
+    if suffix == ".geojson":
+        return "geojson"
+    if suffix == ".xml":
+        return "cvat"
     return "labelme"
 
 
 def load_annotations(
-    source: InputFile | str | Path, fmt: str | None = None, strict: bool = False
+    source: InputFile | str | Path,
+    fmt: str | None = None,
+    strict: bool = False,
+    options: FormatOptions | None = None,
 ) -> list[ImageAnnotation]:
     """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
     if not isinstance(source, InputFile):
@@ -79,15 +113,19 @@ def load_annotations(
     fmt = fmt or detect_format(source.path)
     if fmt not in LOADERS:
         raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(LOADERS))}")
-    return LOADERS[fmt](source.path, source.key, source.root, strict)
+    extra = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
+    return LOADERS[fmt](source.path, source.key, source.root, strict, **extra)
 
 
 def iter_annotations(
-    files: Iterable[InputFile], fmt: str | None = None, strict: bool = False
+    files: Iterable[InputFile],
+    fmt: str | None = None,
+    strict: bool = False,
+    options: FormatOptions | None = None,
 ) -> Iterator[tuple[InputFile, list[ImageAnnotation] | None, list[Problem]]]:
     """Load files one at a time: (file, annotations or None, problems). Never raises for bad input."""
     for f in files:
         try:
-            yield f, load_annotations(f, fmt, strict), []
+            yield f, load_annotations(f, fmt, strict, options), []
         except AnnotationError as exc:
             yield f, None, exc.problems

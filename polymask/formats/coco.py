@@ -44,7 +44,8 @@ from polymask.formats.common import (
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import KEY_REFUSED, Reporter, image_key, validation_problems
+from polymask.formats.multi import Reporter, validation_problems
+from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -180,11 +181,12 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             report.add(("images", i, "id"), f"image id {img.id!r} is used twice", "PM041")
             continue
         images[img.id] = i
-        k = image_key(key, img.file_name)
-        if k is None:
-            report.add(("images", i, "file_name"),
-                       f"file_name {img.file_name!r} {KEY_REFUSED}", "PM042")
-        elif k in keys:
+        try:
+            k = image_key(key, img.file_name)
+        except ValueError as exc:
+            report.add(("images", i, "file_name"), f"file_name {img.file_name!r} {exc}", "PM042")
+            continue
+        if k in keys:
             report.add(("images", i, "file_name"),
                        f"file_name gives the output name {k!r}, as images[{keys[k]}] does", "PM043")
         else:
@@ -214,10 +216,8 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     if report.errors:
         raise AnnotationError(report.problems)
     out = []
-    for i, img in enumerate(doc.images):
-        k = image_key(key, img.file_name)
-        if keys.get(k) != i:
-            continue
+    for k, i in keys.items():
+        img = doc.images[i]
         image_file = resolve_image(path, img.file_name, root)
         out.append(
             ImageAnnotation(

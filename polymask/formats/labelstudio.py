@@ -26,7 +26,8 @@ from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
 from polymask.formats.common import MAX_SIDE, check_size, read_text
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import KEY_REFUSED, Reporter, image_key, validation_problems
+from polymask.formats.multi import Reporter, validation_problems
+from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
 MAX_PERCENT = 1e6
@@ -198,9 +199,10 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     for t, task in enumerate(tasks):
         warnings: list[Problem] = []
         name, field = _image_name(task, t)
-        k = image_key(key, name)
-        if k is None:
-            add((t, "data", field), f"image {name!r} {KEY_REFUSED}", "PM042")
+        try:
+            k = image_key(key, name)
+        except ValueError as exc:
+            add((t, "data", field), f"image {name!r} {exc}", "PM042")
             continue
         if k in keys:
             add((t, "data", field), f"image gives the output name {k!r}, as task [{keys[k]}] does",

@@ -1,44 +1,16 @@
-"""What formats that describe many images in one file share: output keys and error paths.
+"""What the COCO and Label Studio readers share: JSON paths and lines for their problems.
 
-A COCO or Label Studio file yields one mask per image; each needs an output name that is
-unique in the file and can never lead outside the output folder.
+Both report pydantic errors with union tags removed from the paths, and problems found after
+parsing (a reference to a missing image, an RLE of the wrong length) at the path and line of
+the offending value.
 """
 
 from __future__ import annotations
-
-import re
-from pathlib import PurePosixPath, PureWindowsPath
 
 from pydantic import ValidationError
 
 from polymask.errors import Problem
 from polymask.formats.common import json_path, locate, parse_problems
-
-KEY_REFUSED = "cannot name a mask in the output folder (absolute, '..' or control characters)"
-"""Why :func:`image_key` gave None, for the message that names the image."""
-
-
-def image_key(file_key: str, image_name: str) -> str | None:
-    """Output name of one image of a multi-image file, or None when the name would escape.
-
-    The image's name without extension, below the folder of the annotation file (files in
-    different folders cannot collide); subfolders in the name are kept. Absolute names, drive
-    letters and ``..`` are refused: a mask must never be written outside the output. So are
-    control characters, which no file system takes gladly.
-    """
-    name = PureWindowsPath(image_name).as_posix() if "\\" in image_name else image_name
-    path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
-        return None
-    if not name.isprintable():
-        return None
-    parts = [p for p in path.parts if p not in ("", ".")]
-    if not parts:
-        return None
-    rel = PurePosixPath(*parts)
-    stem = rel.with_suffix("") if rel.suffix else rel
-    folder = PurePosixPath(file_key).parent
-    return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
 
 
 def validation_problems(

@@ -1,0 +1,69 @@
+"""Options that choose and configure the input format, shared by the commands that read
+annotations (``validate``, ``rasterize``)."""
+
+from __future__ import annotations
+
+import click
+
+FORMATS = ("labelme", "via", "cvat", "geojson", "coco", "label-studio")
+
+
+def format_opts(fn):
+    """--format, --label-attribute, --label-property, --image-size and --reference."""
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Input format (default: detected from each file's content).",
+        ),
+        click.option(
+            "--label-attribute",
+            metavar="NAME",
+            help="VIA: the region attribute holding the label (default: the only one, "
+            "else 'label').",
+        ),
+        click.option(
+            "--label-property",
+            metavar="NAME",
+            help="GeoJSON: the feature property holding the label (default: the only "
+            "one, else 'label').",
+        ),
+        click.option(
+            "--image-size",
+            metavar="WxH",
+            help="VIA and pixel GeoJSON: the image size, instead of reading it from the "
+            "image file next to the annotations.",
+        ),
+        click.option(
+            "--reference",
+            type=click.Path(exists=True, dir_okay=False),
+            help="GeoJSON: a georeferenced raster; coordinates are in its CRS and masks "
+            "take its grid.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_format_options(label_attribute, label_property, image_size, reference):
+    """The :class:`FormatOptions` of the given option values (UsageError on a bad size)."""
+    from polymask.formats.options import FormatOptions, parse_image_size
+
+    return FormatOptions(
+        label_attribute=label_attribute,
+        label_property=label_property,
+        image_size=parse_image_size(image_size) if image_size else None,
+        reference=reference,
+    )
+
+
+mask_format_opt = click.option(
+    "--mask-format",
+    type=click.Choice(["png", "tif"]),
+    default=None,
+    help="Mask files: PNG, or GeoTIFF aligned with --reference (default: tif with --reference, "
+    "else png).",
+)

@@ -1,0 +1,147 @@
+"""Format options given on the command line, and the helpers several formats share.
+
+VIA, CVAT and GeoJSON need things the canonical loader signature does not carry: which region
+attribute or feature property holds the label, the image size when the file does not say it,
+and a georeferenced image that world coordinates are mapped through. They travel as one small
+frozen object, so it pickles to worker processes and goes into mask fingerprints as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.formats.common import check_size
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    label_attribute: str | None = None
+    """VIA: the region attribute that holds the label (default: the only one, else ``label``)."""
+    label_property: str | None = None
+    """GeoJSON: the feature property that holds the label (default: the only one, else
+    ``label``)."""
+    image_size: tuple[int, int] | None = None
+    """(width, height) for files that do not state it (VIA, pixel GeoJSON)."""
+    reference: str | None = None
+    """GeoJSON: a georeferenced raster whose transform maps world coordinates to its pixels."""
+
+    def describe(self) -> str:
+        """Stable text for fingerprints: a change of option means the masks are rebuilt."""
+        return repr(self)
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``; a bad or oversized value is a :class:`UsageError`."""
+    m = re.fullmatch(r"\s*(\d{1,7})\s*[xX]\s*(\d{1,7})\s*", text)
+    if not m:
+        raise UsageError(f"--image-size: expected WIDTHxHEIGHT such as 640x480, got {text!r}")
+    width, height = int(m[1]), int(m[2])
+    reason = check_size(width, height)
+    if reason:
+        raise UsageError(f"--image-size: {reason}")
+    return width, height
+
+
+def label_key(explicit: str | None, names: Iterable[Iterable[str]]) -> str:
+    """The attribute/property that holds labels: the one asked for; else the only name used
+    anywhere in the file; else ``label``."""
+    if explicit:
+        return explicit
+    used = set()
+    for item in names:
+        used.update(item)
+    return next(iter(used)) if len(used) == 1 else "label"
+
+
+def image_key(file_key: str, image_name: str) -> str:
+    """Output name of one image of a multi-image file.
+
+    The image's name without extension, below the folder of the annotation file (so two files
+    in different folders cannot collide); subfolders in the name are kept. Raises ValueError
+    for names that would leave the output folder (absolute, drive letters, ``..``) or that no
+    file system takes (control characters, over-long parts).
+    """
+    name = PureWindowsPath(image_name).as_posix() if "\\" in image_name else image_name
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        raise ValueError("leads outside the output folder")
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts:
+        raise ValueError("names no file")
+    if any(_unfit(p) for p in parts):
+        raise ValueError("cannot be a file name (a control character, or a part over 240 bytes)")
+    folder = PurePosixPath(file_key).parent
+    last = PurePosixPath(parts[-1])
+    stem = PurePosixPath(*parts[:-1], last.stem if last.suffix else last.name)
+    return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
+
+
+def _unfit(part: str) -> bool:
+    """A name part no file system takes: control characters, or too long for one component."""
+    return any(ord(ch) < 32 for ch in part) or len(part.encode("utf-8", "replace")) > 240
+
+
+def validation_problems(
+    text: str,
+    file: str,
+    exc,
+    tags: frozenset[str],
+    parents: frozenset[str],
+    tag_field: str = "type",
+):
+    """pydantic errors as problems, with discriminated-union tags taken out of the paths.
+
+    pydantic puts a union member's tag into ``loc`` right after the field holding the union
+    (``shape_attributes``, ``geometry``), where :func:`polymask.formats.common.json_path` does not
+    look for it; without the tag the path is the one a user finds in the file.
+    """
+    from polymask.formats.common import _code, invalid_json_problem, json_path, locate
+
+    problems = []
+    for err in exc.errors(include_url=False):
+        if err["type"] == "json_invalid":
+            problems.append(invalid_json_problem(text, file))
+            continue
+        loc = tuple(err["loc"])
+        loc = tuple(
+            part
+            for i, part in enumerate(loc)
+            if not (
+                part in tags and i > 0 and (loc[i - 1] in parents or isinstance(loc[i - 1], int))
+            )
+        )
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            expected = ctx.get("expected_tags")
+            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {expected}"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"{tag_field!r} is missing or not a string"
+        line, column = locate(text, loc) or (None, None)
+        problems.append(
+            Problem(file, msg, json_path(loc), code=_code(err["type"]), line=line, column=column)
+        )
+    return problems
+
+
+class JsonSite:
+    """Problems at a place in a JSON file, with its path and line found from a ``loc`` tuple."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.text = text
+
+    def problem(self, loc: tuple, message: str, code: str = "PM012") -> Problem:
+        from polymask.formats.common import json_path, locate
+
+        line, column = locate(self.text, loc) or (None, None)
+        return Problem(self.file, message, json_path(loc), code=code, line=line, column=column)
+
+    def error(self, loc: tuple, message: str, code: str = "PM012") -> AnnotationError:
+        return AnnotationError([self.problem(loc, message, code)])
