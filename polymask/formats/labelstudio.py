@@ -299,12 +299,18 @@ def _size(results: list, loc: tuple, add) -> tuple[int, int] | None:
 
 def _shape(res, label: str, width: int, height: int, where: str) -> Shape:
     v = res.value
-    sx, sy = width / 100.0, height / 100.0
+
+    def sx(x: float) -> float:  # percent to pixels; x * W / 100 round-trips best
+        return x * width / 100
+
+    def sy(y: float) -> float:
+        return y * height / 100
+
     if res.type == "polygonlabels":
-        points = tuple((x * sx, y * sy) for x, y in v.points)
+        points = tuple((sx(x), sy(y)) for x, y in v.points)
         return Shape(label=label, kind="polygon", points=points, group=res.id, where=where)
     if res.type == "rectanglelabels":
-        x, y, w, h = v.x * sx, v.y * sy, v.width * sx, v.height * sy
+        x, y, w, h = sx(v.x), sy(v.y), sx(v.width), sy(v.height)
         if not v.rotation:
             return Shape(label=label, kind="rectangle", points=((x, y), (x + w, y + h)),
                          group=res.id, where=where)
@@ -315,7 +321,7 @@ def _shape(res, label: str, width: int, height: int, where: str) -> Shape:
         return Shape(label=label, kind="polygon", points=corners, group=res.id, where=where)
     if res.type == "ellipselabels":
         return Shape(label=label, kind="ellipse",
-                     points=((v.x * sx, v.y * sy), (v.radiusX * sx, v.radiusY * sy)),
+                     points=((sx(v.x), sy(v.y)), (sx(v.radiusX), sy(v.radiusY))),
                      rotation=v.rotation, group=res.id, where=where)
     mask = lsrle.decode(v.rle, height, width)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
