@@ -40,11 +40,12 @@ from polymask.formats.common import (
     MAX_COORD,
     MAX_SIDE,
     check_size,
+    parse_problems,
     read_text,
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import Reporter, validation_problems
+from polymask.formats.multi import Reporter
 from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
@@ -153,7 +154,7 @@ def parse(text: str, file: str, strict: bool = False) -> CocoFile:
         return CocoFile.model_validate_json(text, strict=strict)
     except ValidationError as exc:
         raise AnnotationError(
-            validation_problems(text, file, exc, frozenset(), _HIDDEN_TAGS)
+            parse_problems(text, file, exc, hidden=_HIDDEN_TAGS)
         ) from None
 
 

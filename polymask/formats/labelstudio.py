@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
-from polymask.formats.common import MAX_SIDE, check_size, read_text
+from polymask.formats.common import MAX_SIDE, check_size, parse_problems, read_text
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import Reporter, validation_problems
+from polymask.formats.multi import Reporter
 from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
@@ -182,7 +182,7 @@ def parse(text: str, file: str, strict: bool = False) -> list[Task]:
     try:
         root = LabelStudioExport.model_validate_json(text, strict=strict).root
     except ValidationError as exc:
-        raise AnnotationError(validation_problems(text, file, exc, _TAGS, _HIDDEN_TAGS)) from None
+        raise AnnotationError(parse_problems(text, file, exc, _TAGS, hidden=_HIDDEN_TAGS)) from None
     return root if isinstance(root, list) else [root]
 
 

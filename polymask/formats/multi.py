@@ -7,41 +7,8 @@ the offending value.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from polymask.errors import Problem
-from polymask.formats.common import json_path, locate, parse_problems
-
-
-def validation_problems(
-    text: str, file: str, exc: ValidationError, tags: frozenset[str], hidden: frozenset[str]
-) -> list[Problem]:
-    """pydantic errors as problems, located in the text.
-
-    Union tags are not keys of the document: ``tags`` (member names that pydantic puts after a
-    list index) and ``hidden`` (tags dropped wherever they appear) are removed from each
-    location before it becomes a JSON path and a line.
-    """
-    problems = []
-    errors = exc.errors(include_url=False)
-    for p, err in zip(parse_problems(text, file, exc, tags), errors, strict=True):
-        if err["type"] == "json_invalid":
-            problems.append(p)
-            continue
-        loc = _document_loc(tuple(err["loc"]), tags, hidden)
-        line, column = locate(text, loc) or (None, None)
-        path = json_path(loc)
-        problems.append(Problem(p.file, p.message, path, p.code, line, column, p.severity))
-    return problems
-
-
-def _document_loc(loc: tuple, tags: frozenset[str], hidden: frozenset[str]) -> tuple:
-    out: list = []
-    for part in loc:
-        if part in hidden or (part in tags and out and isinstance(out[-1], int)):
-            continue
-        out.append(part)
-    return tuple(out)
+from polymask.formats.common import json_path, locate
 
 
 class Reporter:
