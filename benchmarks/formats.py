@@ -1,7 +1,8 @@
-"""The same synthetic dataset as LabelMe, VIA, CVAT and GeoJSON: load + burn time per format,
-and a check that all four give identical masks under the ``center`` convention.
+"""The same synthetic dataset as LabelMe, VIA, CVAT, GeoJSON, COCO and Label Studio: load + burn
+time per format, and a check that all give identical masks under the ``center`` convention.
 
-The VIA project and the CVAT file hold every image in one file; GeoJSON is one file per image.
+The VIA project, the CVAT file, the COCO file and the Label Studio export hold every image in
+one file; GeoJSON is one file per image.
 Times are medians over ``--repeat`` runs, in one process (no workers), masks not written.
 
     python -m benchmarks.formats --images 100 [--repeat 3]
@@ -26,8 +27,12 @@ from polymask.raster import burn
 
 
 def convert(labelme: Path, out: Path) -> dict[str, list[Path]]:
-    """Write the LabelMe files as one VIA project, one CVAT file and GeoJSON files."""
+    """Write the LabelMe files as one VIA project, one CVAT file, GeoJSON files, one COCO file
+    and one Label Studio export (coordinates in percent of the image size)."""
     via, cvat = {}, ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>"]
+    coco = {"images": [], "annotations": [], "categories": []}
+    category: dict[str, int] = {}
+    tasks = []
     (out / "geojson").mkdir()
     for path in sorted(labelme.glob("*.json")):
         doc = json.loads(path.read_text())
@@ -46,17 +51,37 @@ def convert(labelme: Path, out: Path) -> dict[str, list[Path]]:
                 {"type": "Feature", "properties": {"label": s["label"]}, "geometry": geometry}
             )
         cvat.append("  </image>")
+        coco["images"].append({"id": len(coco["images"]) + 1, "file_name": name,
+                               "width": WIDTH, "height": HEIGHT})
+        results = []
+        for s in doc["shapes"]:
+            cat = category.setdefault(s["label"], len(category) + 1)
+            coco["annotations"].append({
+                "id": len(coco["annotations"]) + 1, "image_id": len(coco["images"]),
+                "category_id": cat, "iscrowd": 0,
+                "segmentation": [[v for p in s["points"] for v in p]],
+            })
+            points = [[100 * x / WIDTH, 100 * y / HEIGHT] for x, y in s["points"]]
+            results.append({"type": "polygonlabels", "original_width": WIDTH,
+                            "original_height": HEIGHT,
+                            "value": {"points": points, "polygonlabels": [s["label"]]}})
+        tasks.append({"data": {"image": name}, "annotations": [{"result": results}]})
         via[f"{name}0"] = {"filename": name, "size": 0, "regions": regions}
         geo = {"type": "FeatureCollection", "features": features}
         (out / "geojson" / f"{path.stem}.geojson").write_text(json.dumps(geo))
     cvat.append("</annotations>")
     (out / "via.json").write_text(json.dumps({"_via_img_metadata": via}))
     (out / "cvat.xml").write_text("\n".join(cvat))
+    coco["categories"] = [{"id": i, "name": n} for n, i in category.items()]
+    (out / "coco.json").write_text(json.dumps(coco))
+    (out / "label-studio.json").write_text(json.dumps(tasks))
     return {
         "labelme": sorted(labelme.glob("*.json")),
         "via": [out / "via.json"],
         "cvat": [out / "cvat.xml"],
         "geojson": sorted((out / "geojson").glob("*.geojson")),
+        "coco": [out / "coco.json"],
+        "label-studio": [out / "label-studio.json"],
     }
 
 
@@ -93,7 +118,13 @@ def main() -> None:
                 np.array_equal(masks[k], reference[k]) for k in reference
             )
             per_image = 1000 * statistics.median(times) / len(masks)
-            print(f"{fmt:8} {per_image:7.1f} ms/image  identical to labelme: {same}")
+            note = ""
+            if not same and masks.keys() == reference.keys():
+                # Label Studio stores percentages: a pixel centre lying exactly on an edge (these
+                # coordinates have two decimals) can fall either side after the round trip
+                n = sum(int(np.count_nonzero(masks[k] != reference[k])) for k in reference)
+                note = f" ({n} of {sum(m.size for m in masks.values())} px differ)"
+            print(f"{fmt:12} {per_image:7.1f} ms/image  identical to labelme: {same}{note}")
 
 
 if __name__ == "__main__":

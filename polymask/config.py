@@ -32,7 +32,7 @@ class PolymaskConfig(BaseModel):
         description="labels.txt path (relative to this file) or the class names in id order",
     )
     ignore_index: int | None = Field(default=None, ge=0, le=65535, alias="ignore-index")
-    convention: Literal["center", "labelme"] | None = None
+    convention: Literal["center", "labelme", "coco"] | None = None
     order: Literal["file", "area", "z"] | None = None
     unknown: Literal["error", "ignore", "void"] | None = None
     output: str | None = Field(default=None, description="rasterize: the masks folder")

@@ -31,7 +31,8 @@ class Problem:
         if self.line is not None:
             where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
         place = f" {self.path}:" if self.path else ""
-        return f"{where}:{place} {self.message}"
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{where}:{place} {kind}{self.message}"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,6 +12,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from polymask.errors import Problem
+
 Point = tuple[float, float]
 
 ShapeKind = Literal["polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point", "mask"]
@@ -58,3 +60,6 @@ class ImageAnnotation(BaseModel):
     image_path: str | None = Field(default=None, description="resolved path of the image, if any")
     image_data: bytes | None = Field(default=None, description="encoded image embedded in source")
     shapes: tuple[Shape, ...] = ()
+    warnings: tuple[Problem, ...] = Field(
+        default=(), description="things skipped or inconsistent in the source, not fatal"
+    )

@@ -8,6 +8,7 @@ The rules, in plain words:
   follow the even-odd rule.
 - ``labelme`` convention: LabelMe's own conversion (Pillow ``ImageDraw``: outline pixels included;
   rectangles, circles, points of radius 5 and lines 10 px wide drawn by Pillow).
+- ``coco`` convention: ``pycocotools``' ``annToMask``, bit for bit (:mod:`polymask.raster_coco`).
 - Overlaps: a later shape paints over an earlier one. ``order="area"`` paints larger shapes first,
   so small objects stay visible; ``order="z"`` sorts by the format's stacking order. Both are
   stable, so ties keep file order.
@@ -30,10 +31,12 @@ from polymask.errors import AnnotationError, Problem
 from polymask.geometry import shape_area, to_geojson, to_geometry
 from polymask.labels import LabelMap, UnknownLabel, UnknownPolicy
 from polymask.model import ImageAnnotation, Shape
+from polymask.raster_coco import ShapeTooLarge
+from polymask.raster_coco import paint as _paint_coco
 
-Convention = Literal["center", "labelme"]
+Convention = Literal["center", "labelme", "coco"]
 Order = Literal["file", "area", "z"]
-CONVENTIONS: tuple[str, ...] = ("center", "labelme")
+CONVENTIONS: tuple[str, ...] = ("center", "labelme", "coco")
 ORDERS: tuple[str, ...] = ("file", "area", "z")
 
 
@@ -69,10 +72,15 @@ def burn(
 
     size = (annotation.height, annotation.width)
     dtype = np.uint8 if label_map.max_id <= 255 else np.uint16
-    classes = painter(size, [(s, c) for s, c, _ in jobs], dtype)
-    inst = None
-    if instances:
-        inst = painter(size, [(s, i) for s, _, i in jobs], np.uint16)
+    try:
+        classes = painter(size, [(s, c) for s, c, _ in jobs], dtype)
+        inst = None
+        if instances:
+            inst = painter(size, [(s, i) for s, _, i in jobs], np.uint16)
+    except ShapeTooLarge as exc:
+        problem = Problem(annotation.source, str(exc), exc.where, code="PM031")
+        raise AnnotationError([problem]) from None
+    if inst is not None:
         inst[classes == label_map.ignore_index] = 0
     return Rasterized(classes, inst)
 
@@ -235,4 +243,8 @@ def _paste_patch(out: np.ndarray, shape: Shape, value: int) -> None:
         region[patch[ys - y0 : ye - y0, xs - x0 : xe - x0]] = value
 
 
-_PAINTERS: dict[str, Callable] = {"center": _paint_center, "labelme": _paint_labelme}
+_PAINTERS: dict[str, Callable] = {
+    "center": _paint_center,
+    "labelme": _paint_labelme,
+    "coco": _paint_coco,
+}

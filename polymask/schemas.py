@@ -20,6 +20,8 @@ SCHEMAS: dict[str, str] = {
     "validate-report.schema.json": "polymask.report.problems:ValidationReport",
     "stats-report.schema.json": "polymask.stats_report:StatsReport",
     "score-report.schema.json": "polymask.score_report:ScoreReport",
+    "coco.schema.json": "polymask.formats.coco:CocoFile",
+    "label-studio.schema.json": "polymask.formats.labelstudio:LabelStudioExport",
 }
 """File name -> ``module:Model`` it is generated from (imported only when rendered)."""
 

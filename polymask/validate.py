@@ -35,7 +35,7 @@ def check_file(
         annotations = load_annotations(item, fmt, strict, format_options)
     except AnnotationError as exc:
         return exc.problems
-    problems = []
+    problems = [w for ann in annotations for w in ann.warnings]
     if label_map is not None:
         for ann in annotations:
             for shape in ann.shapes:

@@ -68,38 +68,34 @@ def test_unreachable_scheduler_is_a_usage_error(dataset):
     assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output
 
 
-def slow_rasterize(item, options):
-    time.sleep(0.4)
-    return rasterize_file(item, options)
+def rasterize_or_die(item, options, token: str):
+    """The first task to claim ``token`` kills its own worker in the middle of its chunk."""
+    try:
+        os.rename(token, token + ".claimed")  # atomic: exactly one task wins
+    except FileNotFoundError:
+        return rasterize_file(item, options)
+    time.sleep(0.5)  # long enough for the worker to tell the scheduler the chunk started
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset, tmp_path):
     files = find_inputs([dataset])
     label_map = LabelMap.from_names(["_background_", "car", "road"])
+    token = tmp_path / "kill-token"
+    token.write_text("")
 
-    def run(out, scheduler, report=None, on_first=None):
+    def run(out, scheduler, report=None):
         opts = RasterizeOptions(out_dir=out, label_map=label_map)
-        outcomes = []
-        for outcome in pmap(partial(slow_rasterize, options=opts), files, 2, chunksize=2,
-                            scheduler=scheduler, report=report):
-            outcomes.append(outcome)
-            if on_first and len(outcomes) == 1:
-                on_first()
-        return outcomes
+        work = partial(rasterize_or_die, options=opts, token=str(token))
+        return list(pmap(work, files, 2, chunksize=2, scheduler=scheduler, report=report))
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as cluster, \
-            distributed.Client(cluster) as client:
-        pids = list(client.run(os.getpid).values())
+                                  dashboard_address=":0", silence_logs=50) as cluster:
         report = RunReport()
-        def kill_a_busy_worker():
-            time.sleep(0.15)  # both workers are now inside a chunk (0.8 s each)
-            os.kill(pids[0], signal.SIGKILL)
-
-        outcomes = run(tmp_path / "dask", cluster.scheduler_address, report,
-                       on_first=kill_a_busy_worker)
+        outcomes = run(tmp_path / "dask", cluster.scheduler_address, report)
+    assert (tmp_path / "kill-token.claimed").exists()  # a worker did die mid-chunk
     assert sorted(o.source for o in outcomes) == sorted(str(f.path) for f in files)
-    assert report.retried, "the chunk on the killed worker ran again and is reported"
+    assert len(report.retried) == 1 and "ran 2 times" in report.retried[0]
     run(tmp_path / "serial", "serial")
     assert tree(tmp_path / "dask") == tree(tmp_path / "serial")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("labelme", "via", "cvat", "geojson")
+FORMATS = ("labelme", "via", "cvat", "geojson", "coco", "label-studio")
 
 
 def format_opts(fn):

@@ -39,9 +39,10 @@ CONFIG_KEYS = {
 @click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
               show_default=True,
               help="A label missing from --labels: an error, left out, or painted as ignore.")
-@click.option("--convention", type=click.Choice(["center", "labelme"]), default=None,
-              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL) or 'labelme' "
-                   "(LabelMe's own drawing). Default: the format's own (labelme for LabelMe).")
+@click.option("--convention", type=click.Choice(["center", "labelme", "coco"]), default=None,
+              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
+                   "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
+                   "format's own (labelme for LabelMe, coco for COCO, center otherwise).")
 @click.option("--order", type=click.Choice(["file", "area", "z"]), default=None,
               help="Overlaps: later shapes on top (file), larger shapes first so small ones "
                    "stay visible (area), or the format's stacking order (z). Default: z for "

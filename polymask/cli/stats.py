@@ -56,7 +56,7 @@ def _output(flag: str, dest: str, what: str):
 )
 @click.option(
     "--convention",
-    type=click.Choice(["center", "labelme"]),
+    type=click.Choice(["center", "labelme", "coco"]),
     default=None,
     help="Annotations: pixel rule (default: the format's own, as rasterize).",
 )

@@ -11,22 +11,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import cvat, geojson, labelme, via
+from polymask.formats import coco, cvat, geojson, labelme, labelstudio, via
 from polymask.formats.options import FormatOptions
 from polymask.model import ImageAnnotation
 from polymask.storage import as_path
 
-LOADERS = {"labelme": labelme.load, "via": via.load, "cvat": cvat.load, "geojson": geojson.load}
-DEFAULT_CONVENTION = {"labelme": "labelme", "via": "center", "cvat": "center", "geojson": "center"}
+LOADERS = {
+    "labelme": labelme.load,
+    "via": via.load,
+    "cvat": cvat.load,
+    "geojson": geojson.load,
+    "coco": coco.load,
+    "label-studio": labelstudio.load,
+}
+DEFAULT_CONVENTION = {
+    "labelme": "labelme",
+    "via": "center",
+    "cvat": "center",
+    "geojson": "center",
+    "coco": "coco",
+    "label-studio": "center",
+}
 """The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
 DEFAULT_ORDER = {"cvat": "z"}
 """How overlaps stack when ``--order`` is not given: CVAT records a z order; others file order."""
 TAKES_OPTIONS = {"via", "cvat", "geojson"}
 """Loaders that take a :class:`FormatOptions` (label attribute, image size, reference raster)."""
-SNIFFERS = {"cvat": cvat.looks_like, "geojson": geojson.looks_like, "via": via.looks_like}
+SNIFFERS = {
+    "cvat": cvat.looks_like,
+    "geojson": geojson.looks_like,
+    "via": via.looks_like,
+    "coco": coco.looks_like,
+    "label-studio": labelstudio.looks_like,
+}
 """Content tests, tried in this order on the first bytes of a file before falling back."""
 SUFFIXES = {".json", ".xml", ".geojson"}
-HEAD_BYTES = 4096
+HEAD_BYTES = 1 << 16
+"""Enough for the keys that tell COCO from Label Studio when an array comes first."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 def detect_format(path: Path) -> str:
     """The format of a file, judged from its suffix and first bytes."""
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as f:  # a local path or an fsspec URL
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         head = ""

@@ -35,24 +35,37 @@ def check_size(width: int, height: int) -> str | None:
     return None
 
 
-def json_path(loc: tuple, tags: frozenset[str] = frozenset()) -> str:
-    """``('shapes', 3, 'polygon', 'points')`` -> ``shapes[3].points``.
-
-    ``tags`` are the names of discriminated-union members, which pydantic puts into ``loc``
-    after the list index but which are not part of the document.
-    """
+def json_path(loc: tuple) -> str:
+    """``('shapes', 3, 'points')`` -> ``shapes[3].points``."""
     out = ""
-    prev: object = None
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not (part in tags and isinstance(prev, int)):
-            out += f".{part}" if out else str(part)
-        prev = part
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def locate(text: str, loc: tuple, tags: frozenset[str] = frozenset()) -> tuple[int, int] | None:
+def document_loc(
+    loc: tuple,
+    tags: frozenset[str] = frozenset(),
+    parents: frozenset[str] = frozenset(),
+    hidden: frozenset[str] = frozenset(),
+) -> tuple:
+    """pydantic's ``loc`` without the discriminated-union tags, which are not keys of the file.
+
+    pydantic puts a member's tag right after the list index or the field holding the union:
+    ``tags`` are dropped after a list index or after a field named in ``parents``
+    (``('shapes', 3, 'polygon', 'points')`` -> ``('shapes', 3, 'points')``), ``hidden`` ones
+    wherever they appear.
+    """
+    out: list = []
+    for part in loc:
+        after = out[-1] if out else None
+        if part in hidden or (part in tags and (isinstance(after, int) or after in parents)):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def locate(text: str, loc: tuple) -> tuple[int, int] | None:
     """1-based (line, column) where the value at ``loc`` starts in JSON ``text``.
 
     When the path ends at a missing key, the enclosing object's position is returned. Only used
@@ -67,7 +80,6 @@ def locate(text: str, loc: tuple, tags: frozenset[str] = frozenset()) -> tuple[i
         return i
 
     pos = ws(0)
-    loc = tuple(p for i, p in enumerate(loc) if not (p in tags and i and isinstance(loc[i - 1], int)))
     try:
         for part in loc:
             if pos >= n:
@@ -109,20 +121,35 @@ def locate(text: str, loc: tuple, tags: frozenset[str] = frozenset()) -> tuple[i
     return line, column
 
 
-def parse_problems(text: str, file: str, exc: ValidationError, tags: frozenset[str]) -> list[Problem]:
-    """Turn a pydantic error into problems with JSON paths, lines and plain messages."""
+def parse_problems(
+    text: str,
+    file: str,
+    exc: ValidationError,
+    tags: frozenset[str] = frozenset(),
+    parents: frozenset[str] = frozenset(),
+    hidden: frozenset[str] = frozenset(),
+    tag_field: str = "type",
+) -> list[Problem]:
+    """pydantic errors as problems with the JSON path a user finds in the file, its line and a
+    plain message. ``tags``, ``parents``, ``hidden``: see :func:`document_loc`; ``tag_field``
+    names the key that selects a union member (``shape_type``), for messages."""
     problems = []
     for err in exc.errors(include_url=False):
         if err["type"] == "json_invalid":
             problems.append(invalid_json_problem(text, file))
             continue
-        loc = tuple(err["loc"])
+        loc = document_loc(tuple(err["loc"]), tags, parents, hidden)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
-        line, column = locate(text, loc, tags) or (None, None)
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"{tag_field!r} is missing or not a string"
+        line, column = locate(text, loc) or (None, None)
         problems.append(
-            Problem(file, msg, json_path(loc, tags), code=_code(err["type"]), line=line, column=column)
+            Problem(file, msg, json_path(loc), code=error_code(err["type"]), line=line, column=column)
         )
     return problems
 
@@ -137,7 +164,7 @@ def invalid_json_problem(text: str, file: str) -> Problem:
     return Problem(file, "invalid JSON", code="PM001")
 
 
-def _code(error_type: str) -> str:
+def error_code(error_type: str) -> str:
     """Stable short codes so CI annotations can be filtered by kind."""
     return {
         "missing": "PM010",

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, MAX_SIDE, _code, check_size, resolve_image
+from polymask.formats.common import MAX_COORD, MAX_SIDE, check_size, error_code, resolve_image
 from polymask.formats.options import FormatOptions, image_key
 from polymask.model import ImageAnnotation, Shape
 
@@ -261,7 +261,7 @@ def _validate(model: type[BaseModel], el: Element, where: str, file: str):
             if err["type"] == "missing":
                 msg = "required attribute is missing"
             problems.append(
-                Problem(file, msg, f"{where}/@{attr}", code=_code(err["type"]), line=el.line)
+                Problem(file, msg, f"{where}/@{attr}", code=error_code(err["type"]), line=el.line)
             )
         raise AnnotationError(problems) from None
 

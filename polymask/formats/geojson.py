@@ -26,8 +26,15 @@ from pydantic import (
 )
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, check_size, image_size, json_path, read_text
-from polymask.formats.options import FormatOptions, JsonSite, label_key, validation_problems
+from polymask.formats.common import (
+    MAX_COORD,
+    check_size,
+    image_size,
+    json_path,
+    parse_problems,
+    read_text,
+)
+from polymask.formats.options import FormatOptions, JsonSite, label_key
 from polymask.model import ImageAnnotation, Shape
 
 MAX_WORLD = 1e12
@@ -127,7 +134,7 @@ def parse(text: str, file: str, strict: bool = False) -> FeatureCollection:
         return FeatureCollection.model_validate_json(text, strict=strict)
     except ValidationError as exc:
         raise AnnotationError(
-            validation_problems(text, file, exc, _TAGS, frozenset({"geometry"}))
+            parse_problems(text, file, exc, _TAGS, frozenset({"geometry"}))
         ) from None
 
 

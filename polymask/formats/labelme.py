@@ -160,7 +160,7 @@ def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
     try:
         return LabelMeFile.model_validate_json(text, strict=strict)
     except ValidationError as exc:
-        raise AnnotationError(parse_problems(text, file, exc, _TAGS)) from None
+        raise AnnotationError(parse_problems(text, file, exc, _TAGS, tag_field="shape_type")) from None
 
 
 def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:

@@ -85,51 +85,6 @@ def _unfit(part: str) -> bool:
     return any(ord(ch) < 32 for ch in part) or len(part.encode("utf-8", "replace")) > 240
 
 
-def validation_problems(
-    text: str,
-    file: str,
-    exc,
-    tags: frozenset[str],
-    parents: frozenset[str],
-    tag_field: str = "type",
-):
-    """pydantic errors as problems, with discriminated-union tags taken out of the paths.
-
-    pydantic puts a union member's tag into ``loc`` right after the field holding the union
-    (``shape_attributes``, ``geometry``), where :func:`polymask.formats.common.json_path` does not
-    look for it; without the tag the path is the one a user finds in the file.
-    """
-    from polymask.formats.common import _code, invalid_json_problem, json_path, locate
-
-    problems = []
-    for err in exc.errors(include_url=False):
-        if err["type"] == "json_invalid":
-            problems.append(invalid_json_problem(text, file))
-            continue
-        loc = tuple(err["loc"])
-        loc = tuple(
-            part
-            for i, part in enumerate(loc)
-            if not (
-                part in tags and i > 0 and (loc[i - 1] in parents or isinstance(loc[i - 1], int))
-            )
-        )
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            expected = ctx.get("expected_tags")
-            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {expected}"
-        elif err["type"] == "union_tag_not_found":
-            msg = f"{tag_field!r} is missing or not a string"
-        line, column = locate(text, loc) or (None, None)
-        problems.append(
-            Problem(file, msg, json_path(loc), code=_code(err["type"]), line=line, column=column)
-        )
-    return problems
-
-
 class JsonSite:
     """Problems at a place in a JSON file, with its path and line found from a ``loc`` tuple."""
 

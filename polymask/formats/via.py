@@ -26,13 +26,19 @@ from pydantic import (
 )
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, image_size, json_path, read_text, resolve_image
+from polymask.formats.common import (
+    MAX_COORD,
+    image_size,
+    json_path,
+    parse_problems,
+    read_text,
+    resolve_image,
+)
 from polymask.formats.options import (
     FormatOptions,
     JsonSite,
     image_key,
     label_key,
-    validation_problems,
 )
 from polymask.model import ImageAnnotation, Shape
 
@@ -190,7 +196,7 @@ def parse(
         return ViaImages.model_validate_json(text, strict=strict).root, None
     except ValidationError as exc:
         parents = frozenset({"shape_attributes", "regions"})
-        problems = validation_problems(text, file, exc, _TAGS, parents, "name")
+        problems = parse_problems(text, file, exc, _TAGS, parents, tag_field="name")
         raise AnnotationError(problems) from None
 
 

@@ -22,6 +22,8 @@ FILES = {
     "via": "via.json",
     "cvat": "cvat.xml",
     "geojson": "scene.geojson",
+    "coco": "coco.json",
+    "label-studio": "label-studio.json",
 }
 LABELS = LabelMap.from_names(["building", "car", "tree"])
 

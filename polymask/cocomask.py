@@ -1,0 +1,159 @@
+"""COCO's mask encoding and polygon scan conversion, in numpy.
+
+COCO users expect the masks of ``pycocotools`` (``COCO.annToMask``), so the ``coco`` pixel
+convention reproduces its C routines bit for bit without needing the package:
+
+- Polygons (``rleFrPoly``): the vertices are scaled by 5 and rounded (C casts: towards zero),
+  the edges are walked one upsampled step at a time, and every place where the walk crosses
+  the centre line of a pixel column toggles the mask at the crossing's row (rounded up,
+  clamped to the image). Pixels between toggles, in column-major order, are inside.
+- RLE: ``counts`` are run lengths of 0s then 1s, alternating, in column-major order; the
+  compressed string form packs them 5 bits a character (``rleFrString``).
+
+Decoded lengths are checked: an RLE that does not cover exactly height x width pixels is
+refused, where pycocotools would read or write past its buffer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALE = 5
+"""pycocotools' upsampling factor for polygon edges."""
+MAX_STEPS = 1 << 25
+"""Largest upsampled polygon perimeter walked (about 6.7 million pixels of outline)."""
+
+
+class RleError(ValueError):
+    """An RLE that cannot be decoded to the declared size; the message says why."""
+
+
+def _trunc(a: np.ndarray) -> np.ndarray:
+    """C's ``(int)`` cast of doubles: truncation towards zero."""
+    return np.trunc(a).astype(np.int64)
+
+
+def polygon_steps(xy: np.ndarray) -> int:
+    """How many upsampled points ``polygon_toggles`` walks for this polygon (a cost bound)."""
+    x = _trunc(SCALE * xy[:, 0] + 0.5)
+    y = _trunc(SCALE * xy[:, 1] + 0.5)
+    return int(np.sum(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1])))
+                      + 1))
+
+
+def polygon_toggles(xy: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, rows) of the pixels where pycocotools' scan conversion toggles the mask.
+
+    ``xy`` is an (n, 2) array of vertices in pixel coordinates. Pixels may repeat (two toggles
+    at one pixel cancel); a row may equal ``height`` (a toggle past the column's end). Every
+    column holds an even number of toggles, since a closed outline crosses a line evenly.
+    """
+    x = _trunc(SCALE * xy[:, 0] + 0.5)
+    y = _trunc(SCALE * xy[:, 1] + 0.5)
+    xs, ys = x, y
+    xe, ye = np.roll(x, -1), np.roll(y, -1)
+    dx, dy = np.abs(xe - xs), np.abs(ys - ye)
+    shallow = dx >= dy
+    flip = (shallow & (xs > xe)) | (~shallow & (ys > ye))
+    xs, xe = np.where(flip, xe, xs), np.where(flip, xs, xe)
+    ys, ye = np.where(flip, ye, ys), np.where(flip, ys, ye)
+    length = np.where(shallow, dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(shallow, (ye - ys) / dx.astype(float), (xe - xs) / dy.astype(float))
+    s = np.where(length == 0, 0.0, s)  # a repeated vertex: one point, its slope never used
+
+    # every edge contributes points d = 0..length, walked from the edge's original start
+    n = length + 1
+    edge = np.repeat(np.arange(len(n)), n)
+    d = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    t = np.where(flip[edge], length[edge] - d, d)
+    along = np.where(shallow[edge], xs[edge], ys[edge]) + t
+    across = _trunc(np.where(shallow[edge], ys[edge], xs[edge]) + s[edge] * t + 0.5)
+    u = np.where(shallow[edge], along, across)
+    v = np.where(shallow[edge], across, along)
+
+    # a crossing of the centre of column c is a step between u = 5c+2 and u = 5c+3
+    moved = np.flatnonzero(u[1:] != u[:-1]) + 1
+    u1, u0, v1, v0 = u[moved], u[moved - 1], v[moved], v[moved - 1]
+    xd = np.where(u1 < u0, u1, u1 - 1).astype(float)
+    xd = (xd + 0.5) / SCALE - 0.5
+    keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= width - 1)
+    yd = np.minimum(v1, v0)[keep].astype(float)
+    yd = np.ceil(np.clip((yd + 0.5) / SCALE - 0.5, 0, height))
+    return xd[keep].astype(np.int64), yd.astype(np.int64)
+
+
+def polygon_mask(xy, height: int, width: int) -> np.ndarray:
+    """The (height, width) boolean mask ``pycocotools`` makes of one polygon."""
+    out = np.zeros((height, width), dtype=bool)
+    (r0, c0), block = polygon_block(xy, height, width)
+    out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
+    return out
+
+
+def polygon_block(xy, height: int, width: int) -> tuple[tuple[int, int], np.ndarray]:
+    """``((r0, c0), block)``: the polygon's mask within its bounding box only.
+
+    Pixels outside the block are empty, so painting a small shape on a large image costs the
+    shape's size, not the image's.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    cols, rows = polygon_toggles(xy, height, width)
+    # a toggle at row == height closes its column below the image: it is dropped, and a
+    # column left inside runs to the bottom row
+    keep = rows < height
+    if not keep.any():
+        return (0, 0), np.zeros((0, 0), dtype=bool)
+    r1 = min(int(rows.max()), height - 1)
+    cols, rows = cols[keep], rows[keep]
+    r0, c0 = int(rows.min()), int(cols.min())
+    n_rows, n_cols = r1 - r0 + 1, int(cols.max()) - c0 + 1
+    counts = np.bincount((cols - c0) * n_rows + (rows - r0), minlength=n_cols * n_rows)
+    inside = (np.cumsum(counts.reshape(n_cols, n_rows), axis=1) & 1).astype(bool)
+    return (r0, c0), inside.T
+
+
+def counts_to_mask(counts, height: int, width: int) -> np.ndarray:
+    """Decode run lengths (0s first) into a (height, width) boolean mask."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or (counts.size and counts.min() < 0):
+        raise RleError("counts must be a list of non-negative run lengths")
+    total = int(counts.sum())
+    if total != height * width:
+        raise RleError(
+            f"RLE counts cover {total} pixels but the size {height}x{width} has {height * width}"
+        )
+    values = (np.arange(counts.size) & 1).astype(bool)
+    flat = np.repeat(values, counts)
+    return flat.reshape(width, height).T
+
+
+def string_to_counts(s: str) -> list[int]:
+    """Decode COCO's compressed RLE string (``rleFrString``) into run lengths.
+
+    Each count is a little-endian group of 5-bit chunks in characters 48..111 (bit 0x20 means
+    "more follows", the last chunk's 0x10 bit is a sign), stored from the fourth count on as
+    the difference to the count two places before. Counts are 32-bit unsigned in the C code,
+    and so wrap here too.
+    """
+    counts: list[int] = []
+    x = k = 0
+    for pos, ch in enumerate(s):
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            raise RleError(f"character {ch!r} at {pos} is not part of a COCO RLE string")
+        if k >= 7:
+            raise RleError(f"count ending at {pos} is longer than 32 bits")
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x -= 1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x & 0xFFFFFFFF)
+        x = k = 0
+    if k:
+        raise RleError("RLE string ends in the middle of a count")
+    return counts

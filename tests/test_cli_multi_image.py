@@ -1,0 +1,53 @@
+"""``polymask rasterize`` on files that describe many images: one mask per image."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from polymask.cli.main import cli
+from polymask.masks import read_mask
+
+CASES = Path(__file__).parent / "formats"
+
+
+def test_coco_file_gives_one_mask_per_image_below_its_folder(tmp_path):
+    data = tmp_path / "data" / "coco"
+    data.mkdir(parents=True)
+    shutil.copy(CASES / "coco" / "valid" / "polygons.json", data / "instances.json")
+    out = tmp_path / "masks"
+    args = ["rasterize", str(tmp_path / "data"), "-o", str(out), "-j", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "coco/train/a.png", "coco/train/b.png"
+    ]
+    # discovered classes are the category names used, sorted: cat = 1, dog = 2
+    assert (out / "labels.txt").read_text().split() == ["__ignore__", "_background_", "cat", "dog"]
+    b = read_mask(out / "coco" / "train" / "b.png")
+    assert b.shape == (4, 5) and set(np.unique(b)) == {0, 2}
+    again = CliRunner().invoke(cli, [*args, "--check"])
+    assert again.exit_code == 0, again.output
+
+
+def test_forced_format_and_convention(tmp_path):
+    out = tmp_path / "masks"
+    path = CASES / "label-studio" / "valid" / "export.json"
+    args = ["rasterize", str(path), "-o", str(out), "--format", "label-studio",
+            "--convention", "coco", "-j", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png")) == ["5d3e9a-street.png", "brush.png"]
+
+
+def test_a_bad_file_fails_alone(tmp_path):
+    shutil.copy(CASES / "coco" / "valid" / "rle.json", tmp_path / "good.json")
+    shutil.copy(CASES / "coco" / "invalid" / "unknown_image.json", tmp_path / "bad.json")
+    out = tmp_path / "masks"
+    result = CliRunner().invoke(cli, ["rasterize", str(tmp_path), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1
+    assert "bad.json:4:27: annotations[0].image_id: image_id 5 is not in images" in result.stdout
+    assert (out / "crowd.png").exists()
