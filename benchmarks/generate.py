@@ -69,6 +69,19 @@ def write_prediction(path: Path, shapes: list[dict], label_map) -> None:
     write_png(path, burn(ann, label_map, "labelme").classes)
 
 
+def bounding_box(points: list[list[float]]) -> list[float]:
+    """COCO's ``bbox`` of a polygon: [x, y, width, height] of its vertices' bounds."""
+    xy = np.asarray(points)
+    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+    return [round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)]
+
+
+def polygon_area(points: list[list[float]]) -> float:
+    """COCO's ``area`` of a polygon, by the shoelace formula (as its bbox, derived from it)."""
+    x, y = np.asarray(points).T
+    return round(abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1))) / 2, 2)
+
+
 def labels_text() -> str:
     names = ["__ignore__", "_background_"] + [f"class_{i:02}" for i in range(1, CLASSES + 1)]
     return "\n".join(names) + "\n"
@@ -105,7 +118,7 @@ def generate(out: Path, images: int, seed: int = 0, coco: bool = False,
                 coco_doc["annotations"].append({
                     "id": len(coco_doc["annotations"]) + 1, "image_id": i + 1,
                     "category_id": int(s["label"][-2:]), "segmentation": [flat], "iscrowd": 0,
-                    "area": 0.0, "bbox": [0, 0, 0, 0]})
+                    "area": polygon_area(s["points"]), "bbox": bounding_box(s["points"])})
     if coco:
         (out / "coco.json").write_text(json.dumps(coco_doc))
     return folder

@@ -34,12 +34,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.generate import generate
+from polymask import raster
 from polymask.convert import RasterizeOptions, rasterize_file, rasterize_files
 from polymask.formats import LOADERS, InputFile
 from polymask.labels import LabelMap
 from polymask.masks import read_mask, voc_palette
 
-CONVENTIONS = ("labelme", "center")
+CONVENTIONS = tuple(c for c in ("labelme", "center", "coco") if c in raster.CONVENTIONS)
 
 
 def labelme_style(json_path: Path, out_path: Path, ids: dict[str, int]) -> None:

@@ -31,6 +31,12 @@ def test_generated_set_matches_its_description(generated):
     coco = json.loads((generated / "coco.json").read_text())
     flat = [[v for p in s["points"] for v in p] for d in docs for s in d["shapes"]]
     assert [a["segmentation"][0] for a in coco["annotations"]] == flat
+    from click.testing import CliRunner
+
+    from polymask.cli.main import cli
+
+    checked = CliRunner().invoke(cli, ["validate", str(generated / "coco.json")])
+    assert checked.exit_code == 0 and "warning" not in checked.output  # bbox, area consistent
     assert {c["name"] for c in coco["categories"]} <= set(
         LabelMap.from_file(generated / "labels.txt").ids
     )
