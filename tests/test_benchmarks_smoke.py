@@ -21,6 +21,7 @@ def test_rasterize_benchmark_runs(monkeypatch, capsys, convention):
     from benchmarks import rasterize
 
     monkeypatch.setattr(sys, "argv", ["rasterize", "--images", "2", "--repeat", "1",
-                                      "--convention", convention])
+                                      "--convention", convention, "--rss", "",
+                                      "--throughput-images", "2"])
     rasterize.main()
     assert "ms/image" in capsys.readouterr().out
