@@ -29,8 +29,9 @@ class RleError(ValueError):
 
 
 def _trunc(a: np.ndarray) -> np.ndarray:
-    """C's ``(int)`` cast of doubles: truncation towards zero."""
-    return np.trunc(a).astype(np.int64)
+    """C's ``(int)`` cast of doubles: truncation towards zero, which numpy's cast also does for
+    the finite, bounded coordinates polymask accepts."""
+    return np.asarray(a).astype(np.int64)
 
 
 def polygon_steps(xy: np.ndarray) -> int:
@@ -62,15 +63,16 @@ def polygon_toggles(xy: np.ndarray, height: int, width: int) -> tuple[np.ndarray
         s = np.where(shallow, (ye - ys) / dx.astype(float), (xe - xs) / dy.astype(float))
     s = np.where(length == 0, 0.0, s)  # a repeated vertex: one point, its slope never used
 
-    # every edge contributes points d = 0..length, walked from the edge's original start
+    # every edge contributes points d = 0..length, walked from the edge's original start;
+    # per-edge values are repeated once for their points, never gathered point by point
     n = length + 1
-    edge = np.repeat(np.arange(len(n)), n)
     d = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    t = np.where(flip[edge], length[edge] - d, d)
-    along = np.where(shallow[edge], xs[edge], ys[edge]) + t
-    across = _trunc(np.where(shallow[edge], ys[edge], xs[edge]) + s[edge] * t + 0.5)
-    u = np.where(shallow[edge], along, across)
-    v = np.where(shallow[edge], across, along)
+    t = np.repeat(np.where(flip, length, 0), n) + np.repeat(np.where(flip, -1, 1), n) * d
+    along = np.repeat(np.where(shallow, xs, ys), n) + t
+    across = _trunc(np.repeat(np.where(shallow, ys, xs), n) + np.repeat(s, n) * t + 0.5)
+    shallow_at = np.repeat(shallow, n)
+    u = np.where(shallow_at, along, across)
+    v = np.where(shallow_at, across, along)
 
     # a crossing of the centre of column c is a step between u = 5c+2 and u = 5c+3
     moved = np.flatnonzero(u[1:] != u[:-1]) + 1
