@@ -62,8 +62,8 @@ def encode(
     uint8 without one an 8-bit grayscale image; uint16 a 16-bit grayscale image. ``text`` becomes
     tEXt chunks (Latin-1 keys and values, as the PNG specification asks).
     """
-    if array.ndim != 2:
-        raise ValueError(f"expected a 2-D label array, got shape {array.shape}")
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"expected a non-empty 2-D label array, got shape {array.shape}")
     if array.dtype == np.uint8:
         depth, colour = 8, 3 if palette is not None else 0
     elif array.dtype == np.uint16:

@@ -96,7 +96,9 @@ def test_same_input_same_bytes(tmp_path):
     np.testing.assert_array_equal(read_mask(path), a)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2), np.int32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2), np.int32), np.zeros((0, 3), np.uint8)]
+)
 def test_refuses_what_is_not_a_label_map(bad):
     with pytest.raises(ValueError):
         encode_png(bad)
