@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,torch,dask]"
+	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -88,3 +88,12 @@ def test_rasterize_benchmark_runs_and_reports(generated, monkeypatch, capsys):
         return
     assert "| pycocotools |" in out
     assert "2 workers" in out and "3 images" in out and "MiB" in out
+
+
+def test_score_benchmark_runs_and_agrees_with_its_reference(monkeypatch, capsys):
+    from benchmarks import score
+
+    monkeypatch.setattr(sys, "argv", ["score", "--images", "2", "--repeat", "1"])
+    score.main()  # asserts that polymask and the nnU-Net-style loop count the same TP
+    out = capsys.readouterr().out
+    assert "polymask score:" in out and "nnU-Net-style loop:" in out

@@ -39,13 +39,13 @@ from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import (
     MAX_COORD,
     MAX_SIDE,
+    JsonReporter,
     check_size,
     parse_problems,
     read_text,
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import Reporter
 from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
@@ -167,7 +167,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     file = str(path)
     text = read_text(path)
     doc = parse(text, file, strict)
-    report = Reporter(text, file)
+    report = JsonReporter(text, file)
 
     categories: dict[int, str] = {}
     for i, cat in enumerate(doc.categories):
@@ -235,7 +235,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
 
 
 def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, height: int,
-            report: Reporter) -> list[Shape]:
+            report: JsonReporter) -> list[Shape]:
     seg = ann.segmentation
     if seg is None or (isinstance(seg, list) and not seg):
         report.add(where, "annotation has no segmentation: nothing to draw", "PM046", "warning")
@@ -276,7 +276,7 @@ def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, he
                   where=f"annotations[{where[1]}].segmentation")]
 
 
-def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: Reporter) -> None:
+def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: JsonReporter) -> None:
     """Warn when ``bbox`` or ``area`` disagree with the segmentation (COCO derives both from it)."""
     if not shapes:
         return

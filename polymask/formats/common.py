@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import io
 import json
+import re
 from json.decoder import scanstring
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -65,60 +67,117 @@ def document_loc(
     return tuple(out)
 
 
-def locate(text: str, loc: tuple) -> tuple[int, int] | None:
-    """1-based (line, column) where the value at ``loc`` starts in JSON ``text``.
+class JsonLocator:
+    """Where values sit in one JSON text, found by their ``loc`` path.
 
-    When the path ends at a missing key, the enclosing object's position is returned. Only used
-    on error paths, so clarity wins over speed here.
+    Each container's members are scanned once and remembered, and line starts are indexed once,
+    so locating every problem of a large file (a warning per COCO annotation, say) costs about
+    one pass over the text rather than one pass per problem.
     """
-    decoder = json.JSONDecoder()
-    n = len(text)
 
-    def ws(i: int) -> int:
+    def __init__(self, text: str):
+        self.text = text
+        self._decoder = json.JSONDecoder()
+        self._members: dict[int, dict[str, int] | list[int]] = {}
+        self._line_starts: list[int] | None = None
+
+    def line_column(self, loc: tuple) -> tuple[int, int]:
+        """1-based (line, column) of the value at ``loc``; for a path that leaves the document
+        (a missing key, an index past the end), the deepest container found."""
+        pos = self.position(loc)
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_right(self._line_starts, pos)
+        return line, pos - self._line_starts[line - 1] + 1
+
+    def position(self, loc: tuple) -> int:
+        pos = self._ws(0)
+        for part in loc:
+            members = self._scan(pos)
+            if isinstance(members, dict) and isinstance(part, str):
+                if part not in members:
+                    break
+                pos = members[part]
+            elif isinstance(members, list) and isinstance(part, int):
+                if not 0 <= part < len(members):
+                    break
+                pos = members[part]
+            elif isinstance(part, str):
+                continue  # a key inside a scalar (a union tag left in): stay where we are
+            else:
+                break
+        return pos
+
+    def _ws(self, i: int) -> int:
+        text, n = self.text, len(self.text)
         while i < n and text[i] in " \t\r\n":
             i += 1
         return i
 
-    pos = ws(0)
-    try:
-        for part in loc:
-            if pos >= n:
-                break
-            if text[pos] == "{" and isinstance(part, str):
-                i = ws(pos + 1)
-                found = None
-                while i < n and text[i] == '"':
+    def _scan(self, pos: int) -> dict[str, int] | list[int] | None:
+        if pos in self._members:
+            return self._members[pos]
+        text, n = self.text, len(self.text)
+        if pos >= n or text[pos] not in "{[":
+            return None
+        members: dict[str, int] | list[int] = {} if text[pos] == "{" else []
+        i = self._ws(pos + 1)
+        try:
+            while i < n and text[i] not in "}]":
+                if isinstance(members, dict):
                     key, i = scanstring(text, i + 1)
-                    i = ws(ws(i) + 1)  # past ':'
-                    if key == part:
-                        found = i
-                        break
-                    _, i = decoder.raw_decode(text, i)
-                    i = ws(i)
-                    i = ws(i + 1) if i < n and text[i] == "," else i
-                if found is None:
-                    break
-                pos = found
-            elif text[pos] == "[" and isinstance(part, int):
-                i = ws(pos + 1)
-                for _ in range(part):
-                    _, i = decoder.raw_decode(text, i)
-                    i = ws(i)
-                    if i >= n or text[i] != ",":
-                        raise ValueError
-                    i = ws(i + 1)
-                if i >= n or text[i] == "]":
-                    break
-                pos = i
-            elif isinstance(part, str):
-                continue  # a union tag or a key inside a scalar: stay where we are
-            else:
-                break
-    except (ValueError, IndexError):
-        pass
-    line = text.count("\n", 0, pos) + 1
-    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    return line, column
+                    i = self._ws(self._ws(i) + 1)  # past ':'
+                    members.setdefault(key, i)
+                else:
+                    members.append(i)
+                _, i = self._decoder.raw_decode(text, i)
+                i = self._ws(i)
+                i = self._ws(i + 1) if i < n and text[i] == "," else i
+        except (ValueError, IndexError):
+            pass  # malformed beyond here: what was found so far still locates
+        self._members[pos] = members
+        return members
+
+
+class JsonReporter:
+    """Problems found at places in one JSON file, each with its JSON path and line.
+
+    ``unwrap`` drops the first step of every location: a file holding one item where a list is
+    usual (a single Label Studio task) is reported with paths into that item.
+    """
+
+    def __init__(self, text: str, file: str, unwrap: bool = False):
+        self.text, self.file, self.unwrap = text, file, unwrap
+        self.locator = JsonLocator(text)
+        self.problems: list[Problem] = []
+
+    def path(self, loc: tuple) -> str:
+        return json_path(loc[1:] if self.unwrap else loc)
+
+    def problem(self, loc: tuple, message: str, code: str = "PM012",
+                severity: str = "error") -> Problem:
+        doc_loc = loc[1:] if self.unwrap else loc
+        line, column = self.locator.line_column(doc_loc)
+        return Problem(self.file, message, json_path(doc_loc), code, line, column, severity)
+
+    def error(self, loc: tuple, message: str, code: str = "PM012") -> AnnotationError:
+        """An exception for a problem that stops the file."""
+        return AnnotationError([self.problem(loc, message, code)])
+
+    def add(self, loc: tuple, message: str, code: str, severity: str = "error",
+            into: list[Problem] | None = None) -> None:
+        """Record a problem in ``problems``, or in ``into`` (a list kept for one image)."""
+        (self.problems if into is None else into).append(self.problem(loc, message, code, severity))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def locate(text: str, loc: tuple) -> tuple[int, int]:
+    """1-based (line, column) of the value at ``loc`` in JSON ``text`` (one-off lookups; keep a
+    :class:`JsonLocator` for many)."""
+    return JsonLocator(text).line_column(loc)
 
 
 def parse_problems(
@@ -134,6 +193,7 @@ def parse_problems(
     plain message. ``tags``, ``parents``, ``hidden``: see :func:`document_loc`; ``tag_field``
     names the key that selects a union member (``shape_type``), for messages."""
     problems = []
+    locator = JsonLocator(text)
     for err in exc.errors(include_url=False):
         if err["type"] == "json_invalid":
             problems.append(invalid_json_problem(text, file))
@@ -147,7 +207,7 @@ def parse_problems(
             msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
         elif err["type"] == "union_tag_not_found":
             msg = f"{tag_field!r} is missing or not a string"
-        line, column = locate(text, loc) or (None, None)
+        line, column = locator.line_column(loc)
         problems.append(
             Problem(file, msg, json_path(loc), code=error_code(err["type"]), line=line, column=column)
         )

@@ -28,13 +28,14 @@ from pydantic import (
 from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import (
     MAX_COORD,
+    JsonReporter,
     check_size,
     image_size,
     json_path,
     parse_problems,
     read_text,
 )
-from polymask.formats.options import FormatOptions, JsonSite, label_key
+from polymask.formats.options import FormatOptions, label_key
 from polymask.model import ImageAnnotation, Shape
 
 MAX_WORLD = 1e12
@@ -146,7 +147,7 @@ def load(
     file = str(path)
     text = read_text(path)
     doc = parse(text, file, strict)
-    site = JsonSite(file, text)
+    site = JsonReporter(text, file)
     to_pixels, (width, height), image_path = _frame(doc, path, site, options)
     prop = label_key(options.label_property, ((f.properties or {}).keys() for f in doc.features))
 
@@ -178,7 +179,7 @@ def load(
     return [annotation]
 
 
-def _frame(doc: FeatureCollection, path: Path, site: JsonSite, options: FormatOptions):
+def _frame(doc: FeatureCollection, path: Path, site: JsonReporter, options: FormatOptions):
     """(coordinate mapping to pixels, image size, image path) for this file and options."""
     if options.reference:
         from polymask.geotiff import reference_frame
@@ -217,7 +218,7 @@ def _identity(rings: list[np.ndarray]) -> list[np.ndarray]:
     return rings
 
 
-def _legacy_crs(doc: FeatureCollection, site: JsonSite) -> str | None:
+def _legacy_crs(doc: FeatureCollection, site: JsonReporter) -> str | None:
     """The CRS named by a 2008-style ``crs`` member, or None (then the reference's CRS)."""
     if doc.crs is None:
         return None
@@ -229,7 +230,7 @@ def _legacy_crs(doc: FeatureCollection, site: JsonSite) -> str | None:
     return name
 
 
-def _label(feature: Feature, prop: str, site: JsonSite, loc: tuple) -> str:
+def _label(feature: Feature, prop: str, site: JsonReporter, loc: tuple) -> str:
     props = feature.properties or {}
     if prop not in props:
         known = ", ".join(sorted(props)) or "none"
@@ -247,7 +248,7 @@ def _label(feature: Feature, prop: str, site: JsonSite, loc: tuple) -> str:
     raise site.error((*loc, "properties", prop), msg, "PM026")
 
 
-def _to_shapes(feature: Feature, label: str, loc: tuple, to_pixels, site: JsonSite) -> list[Shape]:
+def _to_shapes(feature: Feature, label: str, loc: tuple, to_pixels, site: JsonReporter) -> list[Shape]:
     """One polygon shape per polygon; the polygons of a feature share its instance."""
     geom = feature.geometry
     polygons = [geom.coordinates] if geom.type == "Polygon" else geom.coordinates

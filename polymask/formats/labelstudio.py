@@ -24,9 +24,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
-from polymask.formats.common import MAX_SIDE, check_size, parse_problems, read_text
+from polymask.formats.common import (
+    MAX_SIDE,
+    JsonReporter,
+    check_size,
+    parse_problems,
+    read_text,
+)
 from polymask.formats.detect import sniff_json
-from polymask.formats.multi import Reporter
 from polymask.formats.options import image_key
 from polymask.model import ImageAnnotation, Shape
 
@@ -192,7 +197,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     text = read_text(path)
     single = text.lstrip("\ufeff \t\r\n").startswith("{")
     tasks = parse(text, file, strict)
-    report = Reporter(text, file, unwrap=single)
+    report = JsonReporter(text, file, unwrap=single)
     add, problems = report.add, report.problems
     out: list[ImageAnnotation] = []
     keys: dict[str, int] = {}

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.errors import UsageError
 from polymask.formats.common import check_size
 
 
@@ -83,20 +83,3 @@ def image_key(file_key: str, image_name: str) -> str:
 def _unfit(part: str) -> bool:
     """A name part no file system takes: control characters, or too long for one component."""
     return any(ord(ch) < 32 for ch in part) or len(part.encode("utf-8", "replace")) > 240
-
-
-class JsonSite:
-    """Problems at a place in a JSON file, with its path and line found from a ``loc`` tuple."""
-
-    def __init__(self, file: str, text: str):
-        self.file = file
-        self.text = text
-
-    def problem(self, loc: tuple, message: str, code: str = "PM012") -> Problem:
-        from polymask.formats.common import json_path, locate
-
-        line, column = locate(self.text, loc) or (None, None)
-        return Problem(self.file, message, json_path(loc), code=code, line=line, column=column)
-
-    def error(self, loc: tuple, message: str, code: str = "PM012") -> AnnotationError:
-        return AnnotationError([self.problem(loc, message, code)])

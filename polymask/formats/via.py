@@ -28,6 +28,7 @@ from pydantic import (
 from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import (
     MAX_COORD,
+    JsonReporter,
     image_size,
     json_path,
     parse_problems,
@@ -36,7 +37,6 @@ from polymask.formats.common import (
 )
 from polymask.formats.options import (
     FormatOptions,
-    JsonSite,
     image_key,
     label_key,
 )
@@ -208,7 +208,7 @@ def load(
     file = str(path)
     text = read_text(path)
     images, project = parse(text, file, strict)
-    site = JsonSite(file, text)
+    site = JsonReporter(text, file)
     prefix = ("_via_img_metadata",) if project is not None else ()
     attribute = label_key(options.label_attribute, _attribute_names(images, project))
     image_dir = _image_folder(project)
@@ -255,7 +255,7 @@ def _image_folder(project: ViaProject | None) -> str:
     return ""
 
 
-def _key(name: str, file_key: str, seen: dict, site: JsonSite, loc: tuple) -> str:
+def _key(name: str, file_key: str, seen: dict, site: JsonReporter, loc: tuple) -> str:
     """The output name of one image, unique in the file and inside the output folder."""
     try:
         key = image_key(file_key, name)
@@ -268,7 +268,7 @@ def _key(name: str, file_key: str, seen: dict, site: JsonSite, loc: tuple) -> st
     return key
 
 
-def _size(name, image_dir, path, root, options, site: JsonSite, loc: tuple):
+def _size(name, image_dir, path, root, options, site: JsonReporter, loc: tuple):
     """((width, height), image file or None): ``--image-size`` wins, else the image header."""
     image_file = resolve_image(path, image_dir + name, root) if "://" not in name else None
     if options.image_size is not None:
@@ -287,7 +287,7 @@ def _size(name, image_dir, path, root, options, site: JsonSite, loc: tuple):
         raise site.error((*loc, "filename"), msg, "PM022") from None
 
 
-def _image(image: ViaImage, key, size, image_file, attribute, site: JsonSite, loc: tuple):
+def _image(image: ViaImage, key, size, image_file, attribute, site: JsonReporter, loc: tuple):
     shapes, problems = [], []
     for index, region in _regions(image):
         rloc = (*loc, "regions", index)
@@ -308,7 +308,7 @@ def _image(image: ViaImage, key, size, image_file, attribute, site: JsonSite, lo
     )
 
 
-def _label(region: Region, attribute: str, site: JsonSite, loc: tuple) -> str:
+def _label(region: Region, attribute: str, site: JsonReporter, loc: tuple) -> str:
     attrs = region.region_attributes
     if attribute not in attrs:
         known = ", ".join(sorted(attrs)) or "none"
