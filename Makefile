@@ -39,8 +39,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check polymask tests benchmarks
-	$(BIN)/ruff format --check polymask tests benchmarks
+	$(BIN)/ruff check polymask tests benchmarks examples
+	$(BIN)/ruff format --check polymask tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

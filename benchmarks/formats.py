@@ -51,20 +51,30 @@ def convert(labelme: Path, out: Path) -> dict[str, list[Path]]:
                 {"type": "Feature", "properties": {"label": s["label"]}, "geometry": geometry}
             )
         cvat.append("  </image>")
-        coco["images"].append({"id": len(coco["images"]) + 1, "file_name": name,
-                               "width": WIDTH, "height": HEIGHT})
+        coco["images"].append(
+            {"id": len(coco["images"]) + 1, "file_name": name, "width": WIDTH, "height": HEIGHT}
+        )
         results = []
         for s in doc["shapes"]:
             cat = category.setdefault(s["label"], len(category) + 1)
-            coco["annotations"].append({
-                "id": len(coco["annotations"]) + 1, "image_id": len(coco["images"]),
-                "category_id": cat, "iscrowd": 0,
-                "segmentation": [[v for p in s["points"] for v in p]],
-            })
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": len(coco["images"]),
+                    "category_id": cat,
+                    "iscrowd": 0,
+                    "segmentation": [[v for p in s["points"] for v in p]],
+                }
+            )
             points = [[100 * x / WIDTH, 100 * y / HEIGHT] for x, y in s["points"]]
-            results.append({"type": "polygonlabels", "original_width": WIDTH,
-                            "original_height": HEIGHT,
-                            "value": {"points": points, "polygonlabels": [s["label"]]}})
+            results.append(
+                {
+                    "type": "polygonlabels",
+                    "original_width": WIDTH,
+                    "original_height": HEIGHT,
+                    "value": {"points": points, "polygonlabels": [s["label"]]},
+                }
+            )
         tasks.append({"data": {"image": name}, "annotations": [{"result": results}]})
         via[f"{name}0"] = {"filename": name, "size": 0, "regions": regions}
         geo = {"type": "FeatureCollection", "features": features}

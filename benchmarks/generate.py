@@ -35,8 +35,15 @@ def polygon(rng: np.random.Generator) -> list[list[float]]:
 
 def image_shapes(rng: np.random.Generator) -> list[dict]:
     return [
-        {"label": f"class_{int(rng.integers(1, CLASSES + 1)):02}", "points": polygon(rng),
-         "group_id": None, "description": "", "shape_type": "polygon", "flags": {}, "mask": None}
+        {
+            "label": f"class_{int(rng.integers(1, CLASSES + 1)):02}",
+            "points": polygon(rng),
+            "group_id": None,
+            "description": "",
+            "shape_type": "polygon",
+            "flags": {},
+            "mask": None,
+        }
         for _ in range(int(rng.integers(20, 41)))
     ]
 
@@ -63,9 +70,16 @@ def write_prediction(path: Path, shapes: list[dict], label_map) -> None:
     from polymask.model import ImageAnnotation, Shape
     from polymask.raster import burn
 
-    ann = ImageAnnotation(source=str(path), key=path.stem, width=WIDTH, height=HEIGHT, shapes=tuple(
-        Shape(label=s["label"], kind="polygon", points=tuple(map(tuple, s["points"])))
-        for s in shapes))
+    ann = ImageAnnotation(
+        source=str(path),
+        key=path.stem,
+        width=WIDTH,
+        height=HEIGHT,
+        shapes=tuple(
+            Shape(label=s["label"], kind="polygon", points=tuple(map(tuple, s["points"])))
+            for s in shapes
+        ),
+    )
     write_png(path, burn(ann, label_map, "labelme").classes)
 
 
@@ -87,8 +101,9 @@ def labels_text() -> str:
     return "\n".join(names) + "\n"
 
 
-def generate(out: Path, images: int, seed: int = 0, coco: bool = False,
-             predictions: bool = False) -> Path:
+def generate(
+    out: Path, images: int, seed: int = 0, coco: bool = False, predictions: bool = False
+) -> Path:
     """Write ``images`` LabelMe files into ``out/labelme``; when asked, ``out/coco.json`` and
     prediction masks in ``out/predictions``. Returns the LabelMe folder."""
     from polymask.labels import LabelMap
@@ -99,26 +114,44 @@ def generate(out: Path, images: int, seed: int = 0, coco: bool = False,
     folder.mkdir(parents=True, exist_ok=True)
     (out / "labels.txt").write_text(labels_text())
     label_map = LabelMap.from_file(out / "labels.txt")
-    coco_doc = {"images": [], "annotations": [], "categories": [
-        {"id": i, "name": f"class_{i:02}"} for i in range(1, CLASSES + 1)]}
+    coco_doc = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": i, "name": f"class_{i:02}"} for i in range(1, CLASSES + 1)],
+    }
     for i in range(images):
         shapes = image_shapes(rng)
         name = f"img_{i:05}"
-        doc = {"version": "5.7.0", "flags": {}, "shapes": shapes, "imagePath": f"{name}.jpg",
-               "imageData": None, "imageHeight": HEIGHT, "imageWidth": WIDTH}
+        doc = {
+            "version": "5.7.0",
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": f"{name}.jpg",
+            "imageData": None,
+            "imageHeight": HEIGHT,
+            "imageWidth": WIDTH,
+        }
         (folder / f"{name}.json").write_text(json.dumps(doc))
         if predictions:
             pred = predicted_shapes(pred_rng, shapes)
             write_prediction(out / "predictions" / f"{name}.png", pred, label_map)
         if coco:
-            coco_doc["images"].append({"id": i + 1, "file_name": f"{name}.jpg",
-                                       "width": WIDTH, "height": HEIGHT})
+            coco_doc["images"].append(
+                {"id": i + 1, "file_name": f"{name}.jpg", "width": WIDTH, "height": HEIGHT}
+            )
             for s in shapes:
                 flat = [v for p in s["points"] for v in p]
-                coco_doc["annotations"].append({
-                    "id": len(coco_doc["annotations"]) + 1, "image_id": i + 1,
-                    "category_id": int(s["label"][-2:]), "segmentation": [flat], "iscrowd": 0,
-                    "area": polygon_area(s["points"]), "bbox": bounding_box(s["points"])})
+                coco_doc["annotations"].append(
+                    {
+                        "id": len(coco_doc["annotations"]) + 1,
+                        "image_id": i + 1,
+                        "category_id": int(s["label"][-2:]),
+                        "segmentation": [flat],
+                        "iscrowd": 0,
+                        "area": polygon_area(s["points"]),
+                        "bbox": bounding_box(s["points"]),
+                    }
+                )
     if coco:
         (out / "coco.json").write_text(json.dumps(coco_doc))
     return folder
@@ -130,8 +163,11 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--coco", action="store_true", help="also write the set as out/coco.json")
-    ap.add_argument("--predictions", action="store_true",
-                    help="also write simulated prediction masks into out/predictions")
+    ap.add_argument(
+        "--predictions",
+        action="store_true",
+        help="also write simulated prediction masks into out/predictions",
+    )
     a = ap.parse_args()
     generate(a.out, a.images, a.seed, a.coco, a.predictions)
 

@@ -66,8 +66,9 @@ def monai_loop(root: Path) -> None:
 
 
 def polymask_score(root: Path, device: str):
-    return score_folders(root / "pred", root / "gt", ScoreOptions(device=device, workers=1,
-                                                                  ignore_index=IGNORE))
+    return score_folders(
+        root / "pred", root / "gt", ScoreOptions(device=device, workers=1, ignore_index=IGNORE)
+    )
 
 
 def per_image_ms(fn, n: int, repeat: int) -> float:
@@ -98,8 +99,10 @@ def main() -> None:
         ref = nnunet_style(root)
         tp = np.array([c.tp for c in ours.report.classes])
         assert np.array_equal(tp, ref[0, : len(tp)]), "polymask and the reference loop disagree"
-        print(f"images: {a.images} x {a.repeat}, 1024x768, {CLASSES} classes, one process, "
-              f"one thread; polymask --device {a.device}, decode included everywhere")
+        print(
+            f"images: {a.images} x {a.repeat}, 1024x768, {CLASSES} classes, one process, "
+            f"one thread; polymask --device {a.device}, decode included everywhere"
+        )
         mine = per_image_ms(lambda: polymask_score(root, a.device), a.images, a.repeat)
         print(f"polymask score:        {mine:8.2f} ms/image")
         nn = per_image_ms(lambda: nnunet_style(root), a.images, a.repeat)

@@ -21,18 +21,36 @@ HERE = Path(__file__).resolve().parent
 W, H = 480, 360
 LABELS = ["road", "sidewalk", "building", "tree", "car", "person", "sky"]
 COLOURS = {
-    "sky": (135, 180, 230), "road": (80, 80, 85), "sidewalk": (170, 160, 150),
-    "building": (150, 110, 90), "tree": (50, 120, 50), "car": (200, 40, 40),
-    "person": (230, 190, 150), "_background_": (60, 60, 60), "__ignore__": (120, 120, 120),
+    "sky": (135, 180, 230),
+    "road": (80, 80, 85),
+    "sidewalk": (170, 160, 150),
+    "building": (150, 110, 90),
+    "tree": (50, 120, 50),
+    "car": (200, 40, 40),
+    "person": (230, 190, 150),
+    "_background_": (60, 60, 60),
+    "__ignore__": (120, 120, 120),
 }
-SCENES = ["day/street_01", "day/street_02", "day/street_03", "dusk/street_04", "dusk/street_05",
-          "dusk/street_06"]
+SCENES = [
+    "day/street_01",
+    "day/street_02",
+    "day/street_03",
+    "dusk/street_04",
+    "dusk/street_05",
+    "dusk/street_06",
+]
 
 
 def polygon(label, points, group=None):
-    return {"label": label, "points": [[round(x, 2), round(y, 2)] for x, y in points],
-            "group_id": group, "description": "", "shape_type": "polygon", "flags": {},
-            "mask": None}
+    return {
+        "label": label,
+        "points": [[round(x, 2), round(y, 2)] for x, y in points],
+        "group_id": group,
+        "description": "",
+        "shape_type": "polygon",
+        "flags": {},
+        "mask": None,
+    }
 
 
 def shape(label, kind, points):
@@ -55,30 +73,52 @@ def scene(rng: np.random.Generator, index: int) -> list[dict]:
         shapes.append(shape("building", "rectangle", [(x, horizon - h), (x + w, horizon + 10)]))
         if index % 2 == 0 and x > 100 and not any(s["label"] == "_background_" for s in shapes):
             a = x + w / 2
-            shapes.append(polygon("_background_", [(a - 12, horizon + 10), (a - 12, horizon - 15),
-                                                   (a, horizon - 25), (a + 12, horizon - 15),
-                                                   (a + 12, horizon + 10)]))
+            shapes.append(
+                polygon(
+                    "_background_",
+                    [
+                        (a - 12, horizon + 10),
+                        (a - 12, horizon - 15),
+                        (a, horizon - 25),
+                        (a + 12, horizon - 15),
+                        (a + 12, horizon + 10),
+                    ],
+                )
+            )
         x += w + rng.uniform(0, 15)
     shapes.append(polygon("sidewalk", [(0, horizon + 10), (W, horizon + 10), (W, H), (0, H)]))
     left, right = rng.uniform(150, 200), rng.uniform(280, 330)
-    shapes.append(polygon("road", [(left, horizon + 10), (right, horizon + 10), (W - 20, H),
-                                   (20, H)]))
+    shapes.append(
+        polygon("road", [(left, horizon + 10), (right, horizon + 10), (W - 20, H), (20, H)])
+    )
     for _ in range(int(rng.integers(1, 3))):  # trees: a circle of leaves over the buildings
         cx = rng.uniform(30, W - 30)
-        shapes.append(shape("tree", "circle", [(cx, horizon - 20), (cx + rng.uniform(18, 30),
-                                                                    horizon - 20)]))
+        shapes.append(
+            shape("tree", "circle", [(cx, horizon - 20), (cx + rng.uniform(18, 30), horizon - 20)])
+        )
     for k in range(int(rng.integers(1, 4))):  # cars overlap the road, later cars in front
         cy = rng.uniform(horizon + 40, H - 30)
         scale = (cy - horizon) / (H - horizon)
         cx = rng.uniform(left + 20, right + 40)
-        shapes.append(polygon("car", blob(cx, cy, 60 * scale + 15, 25 * scale + 8, rng),
-                              group=k))
+        shapes.append(polygon("car", blob(cx, cy, 60 * scale + 15, 25 * scale + 8, rng), group=k))
     for k in range(int(rng.integers(1, 4))):  # people on the sidewalk; body and head, one group
-        cx, cy = rng.choice([rng.uniform(15, left - 10), rng.uniform(right, W - 15)]), \
-            rng.uniform(horizon + 30, H - 40)
+        cx, cy = (
+            rng.choice([rng.uniform(15, left - 10), rng.uniform(right, W - 15)]),
+            rng.uniform(horizon + 30, H - 40),
+        )
         s = (cy - horizon) / (H - horizon) + 0.4
-        shapes.append(polygon("person", [(cx - 7 * s, cy), (cx + 7 * s, cy), (cx + 5 * s, cy + 45 * s),
-                                         (cx - 5 * s, cy + 45 * s)], group=10 + k))
+        shapes.append(
+            polygon(
+                "person",
+                [
+                    (cx - 7 * s, cy),
+                    (cx + 7 * s, cy),
+                    (cx + 5 * s, cy + 45 * s),
+                    (cx - 5 * s, cy + 45 * s),
+                ],
+                group=10 + k,
+            )
+        )
         shapes.append(shape("person", "circle", [(cx, cy - 6 * s), (cx + 6 * s, cy - 6 * s)]))
         shapes[-1]["group_id"] = 10 + k
     if index % 3 == 1:  # a region the annotator could not decide on
@@ -115,8 +155,9 @@ def predict(shapes: list[dict], rng: np.random.Generator) -> list[dict]:
             continue  # missed
         label = "sidewalk" if s["label"] == "road" and rng.random() < 0.15 else s["label"]
         jitter = rng.normal(0, 2.5, (len(s["points"]), 2))
-        out.append({**s, "label": label,
-                    "points": (np.asarray(s["points"]) + jitter).round(2).tolist()})
+        out.append(
+            {**s, "label": label, "points": (np.asarray(s["points"]) + jitter).round(2).tolist()}
+        )
     return out
 
 
@@ -137,13 +178,24 @@ def main() -> None:
         json_path = ann_dir / f"{key}.json"
         json_path.parent.mkdir(parents=True, exist_ok=True)
         paint(shapes, rng).save(json_path.with_suffix(".jpg"), quality=85)
-        doc = {"version": "5.7.0", "flags": {}, "shapes": shapes,
-               "imagePath": f"{Path(key).name}.jpg", "imageData": None,
-               "imageHeight": H, "imageWidth": W}
+        doc = {
+            "version": "5.7.0",
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": f"{Path(key).name}.jpg",
+            "imageData": None,
+            "imageHeight": H,
+            "imageWidth": W,
+        }
         json_path.write_text(json.dumps(doc, indent=2) + "\n")
         pred = LabelMeFile.model_validate({**doc, "shapes": predict(shapes, rng)})
-        ann = ImageAnnotation(source=key, key=key, width=W, height=H,
-                              shapes=tuple(_to_shape(s, "", key, W, H) for s in pred.shapes))
+        ann = ImageAnnotation(
+            source=key,
+            key=key,
+            width=W,
+            height=H,
+            shapes=tuple(_to_shape(s, "", key, W, H) for s in pred.shapes),
+        )
         write_png(pred_dir / f"{key}.png", burn(ann, label_map, "labelme").classes)
 
 

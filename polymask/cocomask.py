@@ -38,8 +38,9 @@ def polygon_steps(xy: np.ndarray) -> int:
     """How many upsampled points ``polygon_toggles`` walks for this polygon (a cost bound)."""
     x = _trunc(SCALE * xy[:, 0] + 0.5)
     y = _trunc(SCALE * xy[:, 1] + 0.5)
-    return int(np.sum(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1])))
-                      + 1))
+    return int(
+        np.sum(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1]))) + 1)
+    )
 
 
 def polygon_toggles(xy: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

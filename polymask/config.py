@@ -1,4 +1,5 @@
-"""Project configuration: ``[tool.polymask]`` in the nearest ``pyproject.toml``, or ``polymask.toml``.
+"""Project configuration: ``[tool.polymask]`` in the nearest ``pyproject.toml`` or a
+``polymask.toml``.
 
 The search starts at the first input and walks up, stopping at the repository root (the folder
 holding ``.git``), so a dataset inside a repository picks up that repository's settings and never
@@ -75,8 +76,11 @@ def load_config(path: Path) -> PolymaskConfig:
         key = ".".join(str(p) for p in err["loc"]) or "(section)"
         raise UsageError(f"{path}: [tool.polymask] {key}: {err['msg']}") from None
     base = path.parent
-    updates = {k: str(base / v) for k in ("output", "instances", "overlay")
-               if isinstance(v := getattr(config, k), str)}
+    updates = {
+        k: str(base / v)
+        for k in ("output", "instances", "overlay")
+        if isinstance(v := getattr(config, k), str)
+    }
     if isinstance(config.labels, str):
         updates["labels"] = str(base / config.labels)
     return config.model_copy(update=updates)

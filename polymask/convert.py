@@ -122,8 +122,9 @@ ONE_IMAGE_FORMATS = frozenset({"labelme"})
 """Formats whose files hold one image, keyed by the file's own key and written as PNG."""
 
 
-def _unchanged_single_image(item: InputFile, data_hash: str, fmt: str,
-                            options: RasterizeOptions) -> bool:
+def _unchanged_single_image(
+    item: InputFile, data_hash: str, fmt: str, options: RasterizeOptions
+) -> bool:
     """Whether the masks of a one-image file are up to date, judged before parsing it.
 
     The fingerprint depends on the file's bytes, its key and the settings only, so for these
@@ -199,13 +200,20 @@ def _paths(key: str, options: RasterizeOptions, frame=None):
     return cls, inst, over
 
 
-def _write(ann: ImageAnnotation, convention: str, order: str, frame, fingerprint: str,
-           options: RasterizeOptions):
+def _write(
+    ann: ImageAnnotation,
+    convention: str,
+    order: str,
+    frame,
+    fingerprint: str,
+    options: RasterizeOptions,
+):
     cls_path, inst_path, over_path = _paths(ann.key, options, frame)
     if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path, frame):
         return ImageOutcome(ann.key, "skipped")
-    r = burn(ann, options.label_map, convention, order, options.unknown,
-             instances=inst_path is not None)
+    r = burn(
+        ann, options.label_map, convention, order, options.unknown, instances=inst_path is not None
+    )
     detail = ""
     if over_path is not None:
         detail = _write_overlay(ann, r.classes, over_path)
@@ -233,8 +241,9 @@ def _stored_fingerprint(path: Path, frame) -> str | None:
     return read_geotiff_fingerprint(path)
 
 
-def _up_to_date(fingerprint: str, cls_path: Path, inst_path: Path | None, over_path: Path | None,
-                frame=None):
+def _up_to_date(
+    fingerprint: str, cls_path: Path, inst_path: Path | None, over_path: Path | None, frame=None
+):
     return (
         _stored_fingerprint(cls_path, frame) == fingerprint
         and (inst_path is None or _stored_fingerprint(inst_path, frame) == fingerprint)
@@ -242,11 +251,13 @@ def _up_to_date(fingerprint: str, cls_path: Path, inst_path: Path | None, over_p
     )
 
 
-def _check(ann: ImageAnnotation, convention: str, order: str, frame, options: RasterizeOptions
-           ) -> ImageOutcome:
+def _check(
+    ann: ImageAnnotation, convention: str, order: str, frame, options: RasterizeOptions
+) -> ImageOutcome:
     cls_path, inst_path, _ = _paths(ann.key, options, frame)
-    r = burn(ann, options.label_map, convention, order, options.unknown,
-             instances=inst_path is not None)
+    r = burn(
+        ann, options.label_map, convention, order, options.unknown, instances=inst_path is not None
+    )
     for path, expected in ((cls_path, r.classes), (inst_path, r.instances)):
         if path is None:
             continue
@@ -286,7 +297,9 @@ def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str
     if ann.image_data is None and ann.image_path is None:
         return "no overlay: the image is outside the dataset folder"
     try:
-        source = io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
+        source = (
+            io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
+        )
         with source, Image.open(source) as img:
             rgb = np.asarray(img.convert("RGB"))
         picture = overlay(rgb, classes)

@@ -33,14 +33,17 @@ def dask_map(
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise UsageError(
-            "--scheduler dask needs Dask: pip install 'polymask[dask]'"
-        ) from None
+        raise UsageError("--scheduler dask needs Dask: pip install 'polymask[dask]'") from None
 
     chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
     if scheduler == "dask":
-        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=max(workers, 1),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
     else:
         cluster = None
@@ -50,8 +53,7 @@ def dask_map(
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         topic = f"polymask-start-{uuid.uuid4().hex}"  # one topic per run: a shared scheduler
-        futures = client.map(_run_chunk, range(len(chunks)), chunks, fn=fn, topic=topic,
-                             pure=False)
+        futures = client.map(_run_chunk, range(len(chunks)), chunks, fn=fn, topic=topic, pure=False)
         for future in as_completed(futures):
             yield from future.result()
             future.release()

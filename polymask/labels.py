@@ -79,7 +79,7 @@ class LabelMap:
 
     @classmethod
     def discover(cls, labels: Iterable[str], ignore_index: int = DEFAULT_IGNORE_INDEX) -> LabelMap:
-        """A map for the labels seen: sorted names from 1, so the ids do not depend on file order."""
+        """A map for the labels seen: sorted names from 1, so ids do not depend on file order."""
         seen = set(labels) - {IGNORE, BACKGROUND}
         return cls.from_names([BACKGROUND, *sorted(seen)], ignore_index)
 

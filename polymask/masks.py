@@ -63,8 +63,9 @@ def _palette_bytes() -> bytes:
     return bytes(voc_palette())
 
 
-def write_png(path: str | Path, array: np.ndarray, fingerprint: str | None = None,
-              palette: bool = True) -> None:
+def write_png(
+    path: str | Path, array: np.ndarray, fingerprint: str | None = None, palette: bool = True
+) -> None:
     atomic_write(as_path(path), encode_png(array, fingerprint, palette))
 
 
@@ -112,4 +113,6 @@ def read_mask(path: str | Path) -> np.ndarray:
                 return np.asarray(img).astype(np.uint8)
     except (UnidentifiedImageError, OSError) as exc:
         raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
-    raise MaskReadError(f"{path}: mode {mode} image is not a class-index mask (expected P, L or I;16)")
+    raise MaskReadError(
+        f"{path}: mode {mode} image is not a class-index mask (expected P, L or I;16)"
+    )

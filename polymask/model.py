@@ -16,7 +16,9 @@ from polymask.errors import Problem
 
 Point = tuple[float, float]
 
-ShapeKind = Literal["polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point", "mask"]
+ShapeKind = Literal[
+    "polygon", "rectangle", "circle", "ellipse", "line", "linestrip", "point", "mask"
+]
 """Geometry kinds and what ``points`` holds for each:
 
 - ``polygon``: the exterior ring (>= 3 points, implicitly closed); ``holes`` are interior rings.

@@ -22,8 +22,9 @@ class ShapeTooLarge(ValueError):
 
     def __init__(self, where: str):
         self.where = where
-        super().__init__(f"outline too long to rasterize under the coco convention "
-                         f"(over {MAX_STEPS // 5} px)")
+        super().__init__(
+            f"outline too long to rasterize under the coco convention (over {MAX_STEPS // 5} px)"
+        )
 
 
 def paint(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
@@ -54,8 +55,11 @@ def _rings(shape: Shape) -> list[tuple]:
         return [(shape.points, shape.holes)]
     geom = to_geometry(shape)
     parts = geom.geoms if isinstance(geom, shapely.MultiPolygon) else [geom]
-    return [(p.exterior.coords[:-1], [h.coords[:-1] for h in p.interiors])
-            for p in parts if not p.is_empty]
+    return [
+        (p.exterior.coords[:-1], [h.coords[:-1] for h in p.interiors])
+        for p in parts
+        if not p.is_empty
+    ]
 
 
 def _rings_mask(rings: list[tuple], shape: Shape, size: tuple[int, int]) -> np.ndarray:

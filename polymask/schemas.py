@@ -33,7 +33,10 @@ def model_for(name: str) -> type[BaseModel]:
 
 def render(name: str) -> str:
     model = model_for(name)
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **model.model_json_schema(),
+    }
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 

@@ -305,8 +305,9 @@ def score_folders(
         ]
     acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
     if options.scheduler == "dask" or "://" in options.scheduler:
-        count = partial(_decode_and_count, num_classes=num_classes, ignore_index=ignore,
-                        options=options)
+        count = partial(
+            _decode_and_count, num_classes=num_classes, ignore_index=ignore, options=options
+        )
         results = pmap(count, work, options.workers, CHUNK, options.scheduler)
         for done, counted in enumerate(results, 1):
             pairing.problems += counted.problems

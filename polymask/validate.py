@@ -57,8 +57,9 @@ def validate_files(
     format_options: FormatOptions | None = None,
 ) -> ValidationResult:
     files = list(files)
-    check = partial(check_file, fmt=fmt, strict=strict, label_map=label_map,
-                    format_options=format_options)
+    check = partial(
+        check_file, fmt=fmt, strict=strict, label_map=label_map, format_options=format_options
+    )
     result = ValidationResult(files_checked=len(files))
     for problems in pmap(check, files, workers, scheduler=scheduler):
         result.problems.extend(problems)

@@ -29,8 +29,10 @@ def overlay(image: np.ndarray, classes: np.ndarray, alpha: float = 0.5) -> np.nd
     """``image`` (H, W, 3 uint8) with every labelled pixel tinted by its class colour and each
     region outlined in its full colour, so misplaced vertices and gaps stand out."""
     if image.shape[:2] != classes.shape:
-        raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, mask is "
-                         f"{classes.shape[1]}x{classes.shape[0]}")
+        raise ValueError(
+            f"image is {image.shape[1]}x{image.shape[0]}, mask is "
+            f"{classes.shape[1]}x{classes.shape[0]}"
+        )
     colors = class_colors(classes)
     out = image.astype(np.float32)
     fg = classes != 0

@@ -9,13 +9,27 @@ from polymask.model import ImageAnnotation, Shape
 
 
 def labelme_shape(label, points, kind="polygon", group=None, **extra):
-    return {"label": label, "points": [list(p) for p in points], "group_id": group,
-            "shape_type": kind, "flags": {}, **extra}
+    return {
+        "label": label,
+        "points": [list(p) for p in points],
+        "group_id": group,
+        "shape_type": kind,
+        "flags": {},
+        **extra,
+    }
 
 
 def labelme_doc(shapes, width=40, height=30, image_path="img.jpg", **extra):
-    return {"version": "5.7.0", "flags": {}, "shapes": shapes, "imagePath": image_path,
-            "imageData": None, "imageHeight": height, "imageWidth": width, **extra}
+    return {
+        "version": "5.7.0",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_path,
+        "imageData": None,
+        "imageHeight": height,
+        "imageWidth": width,
+        **extra,
+    }
 
 
 def write_labelme(path: Path, shapes, **kw) -> Path:
@@ -25,5 +39,10 @@ def write_labelme(path: Path, shapes, **kw) -> Path:
 
 
 def annotation(shapes, width=40, height=30) -> ImageAnnotation:
-    return ImageAnnotation(source="mem.json", key="mem", width=width, height=height,
-                           shapes=tuple(Shape(where=f"shapes[{i}]", **s) for i, s in enumerate(shapes)))
+    return ImageAnnotation(
+        source="mem.json",
+        key="mem",
+        width=width,
+        height=height,
+        shapes=tuple(Shape(where=f"shapes[{i}]", **s) for i, s in enumerate(shapes)),
+    )

@@ -23,7 +23,8 @@ def test_coco_file_gives_one_mask_per_image_below_its_folder(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
-        "coco/train/a.png", "coco/train/b.png"
+        "coco/train/a.png",
+        "coco/train/b.png",
     ]
     # discovered classes are the category names used, sorted: cat = 1, dog = 2
     assert (out / "labels.txt").read_text().split() == ["__ignore__", "_background_", "cat", "dog"]
@@ -36,8 +37,18 @@ def test_coco_file_gives_one_mask_per_image_below_its_folder(tmp_path):
 def test_forced_format_and_convention(tmp_path):
     out = tmp_path / "masks"
     path = CASES / "label-studio" / "valid" / "export.json"
-    args = ["rasterize", str(path), "-o", str(out), "--format", "label-studio",
-            "--convention", "coco", "-j", "1"]
+    args = [
+        "rasterize",
+        str(path),
+        "-o",
+        str(out),
+        "--format",
+        "label-studio",
+        "--convention",
+        "coco",
+        "-j",
+        "1",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("*.png")) == ["5d3e9a-street.png", "brush.png"]

@@ -27,11 +27,20 @@ def run(*args):
 @pytest.fixture()
 def dataset(tmp_path):
     data = tmp_path / "data"
-    write_labelme(data / "a.json", [labelme_shape("car", SQUARE),
-                                    labelme_shape("road", [(0, 20), (39, 20), (39, 29), (0, 29)])])
-    write_labelme(data / "night" / "b.json", [labelme_shape("bus", SQUARE, group=1),
-                                              labelme_shape("bus", [(20, 1), (30, 5)], "rectangle",
-                                                            group=1)])
+    write_labelme(
+        data / "a.json",
+        [
+            labelme_shape("car", SQUARE),
+            labelme_shape("road", [(0, 20), (39, 20), (39, 29), (0, 29)]),
+        ],
+    )
+    write_labelme(
+        data / "night" / "b.json",
+        [
+            labelme_shape("bus", SQUARE, group=1),
+            labelme_shape("bus", [(20, 1), (30, 5)], "rectangle", group=1),
+        ],
+    )
     return data
 
 
@@ -61,8 +70,18 @@ def test_labels_file_and_unknown_labels(dataset, tmp_path):
 
 def test_instances_and_overlays(dataset, tmp_path):
     Image.new("RGB", (40, 30), "white").save(dataset / "img.jpg")
-    r = run("rasterize", dataset, "-o", tmp_path / "m", "--instances", tmp_path / "i",
-            "--overlay", tmp_path / "o", "-j", 1)
+    r = run(
+        "rasterize",
+        dataset,
+        "-o",
+        tmp_path / "m",
+        "--instances",
+        tmp_path / "i",
+        "--overlay",
+        tmp_path / "o",
+        "-j",
+        1,
+    )
     assert r.exit_code == 0, r.output
     inst = np.asarray(Image.open(tmp_path / "i" / "night" / "b.png"))
     assert Image.open(tmp_path / "i" / "night" / "b.png").mode == "I;16"
@@ -78,8 +97,10 @@ def test_rerun_skips_up_to_date_and_redoes_changed(dataset, tmp_path):
     before = (out / "a.png").stat().st_mtime_ns
     r = run("rasterize", dataset, "-o", out)
     assert "2 skipped" in r.stderr and (out / "a.png").stat().st_mtime_ns == before
-    write_labelme(dataset / "a.json", [labelme_shape("car", [(2, 2), (9, 2), (9, 9)]),
-                                       labelme_shape("road", SQUARE)])
+    write_labelme(
+        dataset / "a.json",
+        [labelme_shape("car", [(2, 2), (9, 2), (9, 9)]), labelme_shape("road", SQUARE)],
+    )
     r = run("rasterize", dataset, "-o", out)
     assert "1 skipped" in r.stderr and "1 written" in r.stderr
     assert "2 written" in run("rasterize", dataset, "-o", out, "--force").stderr

@@ -16,8 +16,10 @@ SQUARE = [(1, 1), (8, 1), (8, 8), (1, 8)]
 @pytest.fixture()
 def dataset(tmp_path):
     write_labelme(tmp_path / "good.json", [labelme_shape("car", SQUARE)])
-    write_labelme(tmp_path / "sub" / "bad.json",
-                  [labelme_shape("car", SQUARE), labelme_shape("car", [(1, 1), (2, 2)])])
+    write_labelme(
+        tmp_path / "sub" / "bad.json",
+        [labelme_shape("car", SQUARE), labelme_shape("car", [(1, 1), (2, 2)])],
+    )
     return tmp_path
 
 

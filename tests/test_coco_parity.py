@@ -100,8 +100,12 @@ def test_large_polygons_match_pycocotools():
 
 
 @settings(max_examples=100, deadline=None)
-@given(height=st.integers(1, 40), width=st.integers(1, 40), density=st.floats(0, 1),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    density=st.floats(0, 1),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_rle_matches_pycocotools(height, width, density, seed):
     mask = _pycocotools()
     m = np.random.default_rng(seed).random((height, width)) < density
@@ -116,16 +120,21 @@ def test_rle_matches_pycocotools(height, width, density, seed):
 def _random_coco(rng, images=3):
     """A COCO file with polygons (several parts), compressed and uncompressed RLE, overlaps."""
     mask = _pycocotools()
-    doc = {"images": [], "annotations": [],
-           "categories": [{"id": 5, "name": "b"}, {"id": 2, "name": "a"}, {"id": 90, "name": "c"}]}
+    doc = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": 5, "name": "b"}, {"id": 2, "name": "a"}, {"id": 90, "name": "c"}],
+    }
     for i in range(images):
         h, w = (int(v) for v in rng.integers(5, 60, 2))
         doc["images"].append({"id": i + 1, "file_name": f"im{i}.jpg", "width": w, "height": h})
         for _ in range(int(rng.integers(1, 6))):
             kind = rng.integers(3)
             if kind == 0:
-                parts = [rng.uniform(-3, max(h, w) + 3, 2 * int(rng.integers(3, 8))).tolist()
-                         for _ in range(int(rng.integers(1, 3)))]
+                parts = [
+                    rng.uniform(-3, max(h, w) + 3, 2 * int(rng.integers(3, 8))).tolist()
+                    for _ in range(int(rng.integers(1, 3)))
+                ]
                 seg = parts
             else:
                 m = np.zeros((h, w), dtype=np.uint8)
@@ -136,11 +145,15 @@ def _random_coco(rng, images=3):
                     seg = {"size": [h, w], "counts": rle["counts"].decode()}
                 else:
                     seg = {"size": [h, w], "counts": string_to_counts(rle["counts"].decode())}
-            doc["annotations"].append({
-                "id": len(doc["annotations"]) + 1, "image_id": i + 1,
-                "category_id": int(rng.choice([5, 2, 90])), "segmentation": seg,
-                "iscrowd": int(kind != 0),
-            })
+            doc["annotations"].append(
+                {
+                    "id": len(doc["annotations"]) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(rng.choice([5, 2, 90])),
+                    "segmentation": seg,
+                    "iscrowd": int(kind != 0),
+                }
+            )
     return doc
 
 

@@ -30,18 +30,22 @@ def test_found_walking_up_and_stops_at_repository_root(tmp_path):
 
 
 def test_config_drives_rasterize_and_options_override(tmp_path):
-    data = project(tmp_path, """
+    data = project(
+        tmp_path,
+        """
 [tool.polymask]
 labels = ["_background_", "bus", "car"]
 output = "masks"
 convention = "center"
-""")
+""",
+    )
     r = CliRunner().invoke(cli, ["rasterize", str(data)])
     assert r.exit_code == 0, r.output
     mask = read_mask(tmp_path / "masks" / "deep" / "a.png")
     assert mask[4, 4] == 2 and mask[1, 1] == 2 and mask[8, 8] == 0  # center: no outline pixels
-    r = CliRunner().invoke(cli, ["rasterize", str(data), "--convention", "labelme", "-o",
-                                 str(tmp_path / "other")])
+    r = CliRunner().invoke(
+        cli, ["rasterize", str(data), "--convention", "labelme", "-o", str(tmp_path / "other")]
+    )
     assert r.exit_code == 0 and read_mask(tmp_path / "other" / "deep" / "a.png")[8, 8] == 2
 
 

@@ -48,12 +48,22 @@ def test_every_primitive_shape(conformance):
     root = conformance / "labelme" / "primitives"
     (ann,) = load_annotations(root / "primitives.json")
     assert {s.kind for s in ann.shapes} == {
-        "rectangle", "circle", "polygon", "line", "point", "linestrip", "mask"
+        "rectangle",
+        "circle",
+        "polygon",
+        "line",
+        "point",
+        "linestrip",
+        "mask",
     }
     label_map = LabelMap.from_file(root / "expected_generated" / "label_names.txt")
     r = burn(ann, label_map, convention="labelme", instances=True)
-    np.testing.assert_array_equal(r.classes, _png(root / "expected_generated" / "primitives_cls.png"))
-    np.testing.assert_array_equal(r.instances, _png(root / "expected_generated" / "primitives_ins.png"))
+    np.testing.assert_array_equal(
+        r.classes, _png(root / "expected_generated" / "primitives_cls.png")
+    )
+    np.testing.assert_array_equal(
+        r.instances, _png(root / "expected_generated" / "primitives_ins.png")
+    )
 
 
 def test_embedded_image_tutorial(conformance):

@@ -24,8 +24,9 @@ from tests.helpers import labelme_shape, write_labelme  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=40) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+    ) as c:
         yield c
 
 
@@ -33,24 +34,52 @@ def cluster():
 def dataset(tmp_path):
     for i in range(24):
         x = 2 + i % 20
-        write_labelme(tmp_path / "data" / f"sub{i % 3}" / f"f{i:02}.json",
-                      [labelme_shape("car", [(x, 2), (x + 9, 3), (x + 5, 20)]),
-                       labelme_shape("road", [(0, 22), (39, 22), (39, 29), (0, 29)], group=i)])
+        write_labelme(
+            tmp_path / "data" / f"sub{i % 3}" / f"f{i:02}.json",
+            [
+                labelme_shape("car", [(x, 2), (x + 9, 3), (x + 5, 20)]),
+                labelme_shape("road", [(0, 22), (39, 22), (39, 29), (0, 29)], group=i),
+            ],
+        )
     return tmp_path / "data"
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_rasterize_on_a_running_cluster_equals_local(dataset, tmp_path, cluster):
     runner = CliRunner()
-    local = runner.invoke(cli, ["rasterize", str(dataset), "-o", str(tmp_path / "local"),
-                                "--instances", str(tmp_path / "li"), "--scheduler", "serial"])
-    remote = runner.invoke(cli, ["rasterize", str(dataset), "-o", str(tmp_path / "remote"),
-                                 "--instances", str(tmp_path / "ri"),
-                                 "--scheduler", cluster.scheduler_address])
+    local = runner.invoke(
+        cli,
+        [
+            "rasterize",
+            str(dataset),
+            "-o",
+            str(tmp_path / "local"),
+            "--instances",
+            str(tmp_path / "li"),
+            "--scheduler",
+            "serial",
+        ],
+    )
+    remote = runner.invoke(
+        cli,
+        [
+            "rasterize",
+            str(dataset),
+            "-o",
+            str(tmp_path / "remote"),
+            "--instances",
+            str(tmp_path / "ri"),
+            "--scheduler",
+            cluster.scheduler_address,
+        ],
+    )
     assert local.exit_code == remote.exit_code == 0, remote.output
     assert tree(tmp_path / "local") == tree(tmp_path / "remote")
     assert tree(tmp_path / "li") == tree(tmp_path / "ri")
@@ -89,8 +118,9 @@ def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset
         work = partial(rasterize_or_die, options=opts, token=str(token))
         return list(pmap(work, files, 2, chunksize=2, scheduler=scheduler, report=report))
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
+    ) as cluster:
         report = RunReport()
         outcomes = run(tmp_path / "dask", cluster.scheduler_address, report)
     assert (tmp_path / "kill-token.claimed").exists()  # a worker did die mid-chunk
@@ -103,8 +133,9 @@ def test_worker_killed_mid_run_still_gives_the_complete_identical_result(dataset
 def test_stats_on_a_running_cluster_equals_local(dataset, tmp_path, cluster):
     runner = CliRunner()
     local = runner.invoke(cli, ["stats", str(dataset), "--json", "-", "--scheduler", "serial"])
-    remote = runner.invoke(cli, ["stats", str(dataset), "--json", "-",
-                                 "--scheduler", cluster.scheduler_address])
+    remote = runner.invoke(
+        cli, ["stats", str(dataset), "--json", "-", "--scheduler", cluster.scheduler_address]
+    )
     assert local.exit_code == remote.exit_code == 0, remote.output
     assert local.stdout == remote.stdout and '"images": 24' in local.stdout
 
@@ -123,8 +154,15 @@ def test_score_on_a_running_cluster_equals_local(tmp_path, cluster):
             (tmp_path / folder).mkdir(exist_ok=True)
             Image.fromarray(arr).save(tmp_path / folder / f"m{i}.png")
     runner = CliRunner()
-    args = ["score", str(tmp_path / "pred"), str(tmp_path / "gt"), "--output-format", "json",
-            "--boundary", "2"]
+    args = [
+        "score",
+        str(tmp_path / "pred"),
+        str(tmp_path / "gt"),
+        "--output-format",
+        "json",
+        "--boundary",
+        "2",
+    ]
     local = runner.invoke(cli, [*args, "--scheduler", "serial"])
     remote = runner.invoke(cli, [*args, "--scheduler", cluster.scheduler_address])
     assert local.exit_code == remote.exit_code == 0, remote.output

@@ -37,8 +37,11 @@ def test_nested_keys_do_not_count():
 
 
 def test_a_task_whose_data_comes_after_long_annotations_is_label_studio(tmp_path):
-    task = {"id": 1, "annotations": [{"id": 1, "result": [{"pad": "x" * 100}] * 2000}],
-            "data": {"image": "a.jpg"}}
+    task = {
+        "id": 1,
+        "annotations": [{"id": 1, "result": [{"pad": "x" * 100}] * 2000}],
+        "data": {"image": "a.jpg"},
+    }
     path = tmp_path / "task.json"
     path.write_text(json.dumps(task))
     assert path.stat().st_size > 2 * HEAD_BYTES
@@ -46,8 +49,11 @@ def test_a_task_whose_data_comes_after_long_annotations_is_label_studio(tmp_path
 
 
 def test_a_coco_file_that_lists_annotations_first_is_coco(tmp_path):
-    big = {"annotations": [{"segmentation": [[0.5] * 3000], "id": i} for i in range(40)],
-           "images": [], "categories": []}
+    big = {
+        "annotations": [{"segmentation": [[0.5] * 3000], "id": i} for i in range(40)],
+        "images": [],
+        "categories": [],
+    }
     path = tmp_path / "big.json"
     path.write_text(json.dumps(big))
     assert path.stat().st_size > 2 * HEAD_BYTES

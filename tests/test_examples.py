@@ -28,8 +28,9 @@ def test_examples_validate_and_rasterize(tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["validate", str(EXAMPLES)]).exit_code == 0
     out = tmp_path / "masks"
-    r = runner.invoke(cli, ["rasterize", str(EXAMPLES), "-o", str(out), "--labels",
-                            str(EXAMPLES / "labels.txt")])
+    r = runner.invoke(
+        cli, ["rasterize", str(EXAMPLES), "-o", str(out), "--labels", str(EXAMPLES / "labels.txt")]
+    )
     assert r.exit_code == 0, r.output
     masks = {p.relative_to(out).as_posix(): read_mask(p) for p in sorted(out.rglob("*.png"))}
     predictions = REPO / "examples" / "predictions"

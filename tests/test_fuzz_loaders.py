@@ -22,14 +22,16 @@ from polymask.raster import burn
 
 FORMATS = (None, "coco", "label-studio")
 EXAMPLES = sorted(
-    p for fmt in ("coco", "label-studio")
+    p
+    for fmt in ("coco", "label-studio")
     for p in (Path(__file__).parent / "formats" / fmt).glob("valid/*.json")
 )
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 300) | st.floats() | st.text(max_size=6),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=10,
 )
 

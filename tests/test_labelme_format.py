@@ -49,8 +49,17 @@ def test_every_shape_type_loads(tmp_path):
     ]
     (ann,) = load_annotations(write_labelme(tmp_path / "a.json", shapes))
     kinds = [s.kind for s in ann.shapes]
-    assert kinds == ["polygon", "rectangle", "circle", "line", "linestrip", "point", "polygon",
-                     "mask", "polygon"]
+    assert kinds == [
+        "polygon",
+        "rectangle",
+        "circle",
+        "line",
+        "linestrip",
+        "point",
+        "polygon",
+        "mask",
+        "polygon",
+    ]
     assert ann.shapes[7].mask.tolist() == [[False] * 3, [False, True, False], [False] * 3]
     assert (ann.width, ann.height, ann.key) == (40, 30, "a")
 
@@ -107,8 +116,10 @@ def test_missing_fields(tmp_path):
     del doc["imagePath"]
     del doc["shapes"][0]["points"]
     paths = {p.path: p.message for p in problems_of(tmp_path, doc)}
-    assert paths == {"shapes[0].points": "required field is missing",
-                     "imagePath": "required field is missing"}
+    assert paths == {
+        "shapes[0].points": "required field is missing",
+        "imagePath": "required field is missing",
+    }
 
 
 def test_image_data_not_an_image(tmp_path):
@@ -122,8 +133,12 @@ def test_image_data_not_an_image(tmp_path):
 
 def bomb_png(width, height) -> bytes:
     """A PNG whose header declares a huge size (its pixel data is never reached)."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
 

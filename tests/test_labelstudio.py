@@ -47,16 +47,25 @@ def test_brush_rle_for_another_size_is_refused():
 
 
 @settings(max_examples=60, deadline=None)
-@given(height=st.integers(1, 24), width=st.integers(1, 24), density=st.floats(0, 1),
-       literal_every=st.sampled_from([0, 2, 3]), seed=st.integers(0, 2**32 - 1))
+@given(
+    height=st.integers(1, 24),
+    width=st.integers(1, 24),
+    density=st.floats(0, 1),
+    literal_every=st.sampled_from([0, 2, 3]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_brush_rle_round_trip(height, width, density, literal_every, seed):
     mask = np.random.default_rng(seed).random((height, width)) < density
     np.testing.assert_array_equal(decode(encode_mask(mask, literal_every), height, width), mask)
 
 
 def _task(results, image="/data/upload/3/abc-photo.jpg", **extra):
-    return {"id": 3, "data": {"image": image}, "annotations": [{"id": 1, "result": results}],
-            **extra}
+    return {
+        "id": 3,
+        "data": {"image": image},
+        "annotations": [{"id": 1, "result": results}],
+        **extra,
+    }
 
 
 def _load(tmp_path, doc, name="export.json"):
@@ -66,8 +75,13 @@ def _load(tmp_path, doc, name="export.json"):
 
 
 def test_percent_coordinates_and_keys(tmp_path):
-    result = {"id": "p", "type": "polygonlabels", "original_width": 200, "original_height": 50,
-              "value": {"points": [[10, 20], [50, 20], [50, 80]], "polygonlabels": ["car"]}}
+    result = {
+        "id": "p",
+        "type": "polygonlabels",
+        "original_width": 200,
+        "original_height": 50,
+        "value": {"points": [[10, 20], [50, 20], [50, 80]], "polygonlabels": ["car"]},
+    }
     (ann,) = _load(tmp_path, [_task([result])])
     assert (ann.key, ann.width, ann.height) == ("abc-photo", 200, 50)
     (shape,) = ann.shapes
@@ -76,24 +90,49 @@ def test_percent_coordinates_and_keys(tmp_path):
 
 
 def test_rectangle_rotates_clockwise_around_its_top_left_corner(tmp_path):
-    value = {"x": 50, "y": 10, "width": 20, "height": 40, "rotation": 30,
-             "rectanglelabels": ["sign"]}
-    result = {"id": "r", "type": "rectanglelabels", "original_width": 100,
-              "original_height": 100, "value": value}
+    value = {
+        "x": 50,
+        "y": 10,
+        "width": 20,
+        "height": 40,
+        "rotation": 30,
+        "rectanglelabels": ["sign"],
+    }
+    result = {
+        "id": "r",
+        "type": "rectanglelabels",
+        "original_width": 100,
+        "original_height": 100,
+        "value": value,
+    }
     (ann,) = _load(tmp_path, [_task([result])])
     (shape,) = ann.shapes
     c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
     # the top edge (20 px long) turns down-right on screen: y grows with a clockwise turn
-    expected = [(50, 10), (50 + 20 * c, 10 + 20 * s),
-                (50 + 20 * c - 40 * s, 10 + 20 * s + 40 * c), (50 - 40 * s, 10 + 40 * c)]
+    expected = [
+        (50, 10),
+        (50 + 20 * c, 10 + 20 * s),
+        (50 + 20 * c - 40 * s, 10 + 20 * s + 40 * c),
+        (50 - 40 * s, 10 + 40 * c),
+    ]
     np.testing.assert_allclose(shape.points, expected)
 
 
 def test_unrotated_rectangle_and_ellipse_burn_by_pixel_centres(tmp_path):
-    rect = {"id": "r", "type": "rectanglelabels", "original_width": 10, "original_height": 10,
-            "value": {"x": 10, "y": 20, "width": 30, "height": 20, "rectanglelabels": ["a"]}}
-    ell = {"id": "e", "type": "ellipselabels", "original_width": 10, "original_height": 10,
-           "value": {"x": 70, "y": 70, "radiusX": 20, "radiusY": 10, "ellipselabels": ["b"]}}
+    rect = {
+        "id": "r",
+        "type": "rectanglelabels",
+        "original_width": 10,
+        "original_height": 10,
+        "value": {"x": 10, "y": 20, "width": 30, "height": 20, "rectanglelabels": ["a"]},
+    }
+    ell = {
+        "id": "e",
+        "type": "ellipselabels",
+        "original_width": 10,
+        "original_height": 10,
+        "value": {"x": 70, "y": 70, "radiusX": 20, "radiusY": 10, "ellipselabels": ["b"]},
+    }
     (ann,) = _load(tmp_path, [_task([rect, ell])])
     classes = burn(ann, LabelMap.from_names(["a", "b"]), convention="center").classes
     expected = np.zeros((10, 10), dtype=np.uint8)
@@ -107,19 +146,35 @@ def test_brush_result_becomes_a_mask(tmp_path):
     mask = np.zeros((5, 7), dtype=bool)
     mask[1:4, 2:6] = True
     mask[4, 0] = True
-    result = {"id": "b", "type": "brushlabels", "original_width": 7, "original_height": 5,
-              "value": {"format": "rle", "rle": encode_mask(mask), "brushlabels": ["road"]}}
+    result = {
+        "id": "b",
+        "type": "brushlabels",
+        "original_width": 7,
+        "original_height": 5,
+        "value": {"format": "rle", "rle": encode_mask(mask), "brushlabels": ["road"]},
+    }
     (ann,) = _load(tmp_path, [_task([result])])
     classes = burn(ann, LabelMap.from_names(["road"])).classes
     np.testing.assert_array_equal(classes, mask.astype(np.uint8))
 
 
 def test_tasks_without_size_or_annotation_are_skipped_with_warnings(tmp_path):
-    good = _task([{"type": "rectanglelabels", "original_width": 4, "original_height": 4,
-                   "value": {"x": 0, "y": 0, "width": 50, "height": 50,
-                             "rectanglelabels": ["a"]}}], image="good.png")
-    cancelled = {"id": 4, "data": {"image": "c.png"},
-                 "annotations": [{"was_cancelled": True, "result": []}]}
+    good = _task(
+        [
+            {
+                "type": "rectanglelabels",
+                "original_width": 4,
+                "original_height": 4,
+                "value": {"x": 0, "y": 0, "width": 50, "height": 50, "rectanglelabels": ["a"]},
+            }
+        ],
+        image="good.png",
+    )
+    cancelled = {
+        "id": 4,
+        "data": {"image": "c.png"},
+        "annotations": [{"was_cancelled": True, "result": []}],
+    }
     sizeless = _task([{"type": "choices", "value": {"choices": ["x"]}}], image="s.png")
     anns = _load(tmp_path, [good, cancelled, sizeless])
     assert [a.key for a in anns] == ["good"]
@@ -129,8 +184,12 @@ def test_tasks_without_size_or_annotation_are_skipped_with_warnings(tmp_path):
 
 def test_keys_keep_the_annotation_files_folder(tmp_path):
     (tmp_path / "sub").mkdir()
-    result = {"type": "rectanglelabels", "original_width": 4, "original_height": 4,
-              "value": {"x": 0, "y": 0, "width": 50, "height": 50, "rectanglelabels": ["a"]}}
+    result = {
+        "type": "rectanglelabels",
+        "original_width": 4,
+        "original_height": 4,
+        "value": {"x": 0, "y": 0, "width": 50, "height": 50, "rectanglelabels": ["a"]},
+    }
     from polymask.formats import InputFile
 
     path = tmp_path / "sub" / "export.json"

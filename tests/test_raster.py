@@ -30,8 +30,11 @@ def brute_force(geom, h, w):
 
 
 def test_square_hand_computed():
-    ann = annotation([dict(label="a", kind="polygon", points=((1, 1), (4, 1), (4, 3), (1, 3)))],
-                     width=6, height=5)
+    ann = annotation(
+        [dict(label="a", kind="polygon", points=((1, 1), (4, 1), (4, 3), (1, 3)))],
+        width=6,
+        height=5,
+    )
     expected = np.zeros((5, 6), np.uint8)
     expected[1:3, 1:4] = 1  # centres (1.5..3.5, 1.5..2.5)
     np.testing.assert_array_equal(burn(ann, LM, "center").classes, expected)
@@ -39,8 +42,11 @@ def test_square_hand_computed():
 
 def test_labelme_convention_includes_outline():
     """Pillow fills the polygon and draws its outline: vertices at integer pixels are inside."""
-    ann = annotation([dict(label="a", kind="polygon", points=((1, 1), (4, 1), (4, 3), (1, 3)))],
-                     width=6, height=5)
+    ann = annotation(
+        [dict(label="a", kind="polygon", points=((1, 1), (4, 1), (4, 3), (1, 3)))],
+        width=6,
+        height=5,
+    )
     expected = np.zeros((5, 6), np.uint8)
     expected[1:4, 1:5] = 1  # rows 1..3, columns 1..4 inclusive
     np.testing.assert_array_equal(burn(ann, LM, "labelme").classes, expected)
@@ -96,15 +102,19 @@ def test_later_shapes_paint_over_earlier_and_area_order_keeps_small_visible():
 
 
 def test_z_order_sorts_stably():
-    shapes = [dict(label="b", kind="rectangle", points=((0, 0), (4, 4)), z=1),
-              dict(label="a", kind="rectangle", points=((0, 0), (4, 4)), z=0)]
+    shapes = [
+        dict(label="b", kind="rectangle", points=((0, 0), (4, 4)), z=1),
+        dict(label="a", kind="rectangle", points=((0, 0), (4, 4)), z=0),
+    ]
     assert burn(annotation(shapes, 4, 4), LM, "center", order="z").classes[0, 0] == 2
 
 
 @pytest.mark.parametrize("convention", ["center", "labelme"])
 def test_ignore_label_and_instance_zero_under_it(convention):
-    shapes = [dict(label="a", kind="rectangle", points=((0, 0), (10, 10)), group=1),
-              dict(label="__ignore__", kind="rectangle", points=((0, 0), (5, 10)))]
+    shapes = [
+        dict(label="a", kind="rectangle", points=((0, 0), (10, 10)), group=1),
+        dict(label="__ignore__", kind="rectangle", points=((0, 0), (5, 10))),
+    ]
     r = burn(annotation(shapes, 10, 10), LM, convention, instances=True)
     assert r.classes[5, 2] == 255 and r.instances[5, 2] == 0
     assert r.classes[5, 8] == 1 and r.instances[5, 8] == 1
@@ -112,22 +122,28 @@ def test_ignore_label_and_instance_zero_under_it(convention):
 
 
 def test_instance_ids_by_label_and_group():
-    shapes = [dict(label="a", kind="rectangle", points=((0, 0), (2, 2)), group=7),
-              dict(label="a", kind="rectangle", points=((4, 0), (6, 2)), group=7),
-              dict(label="b", kind="rectangle", points=((0, 4), (2, 6)), group=7),
-              dict(label="a", kind="rectangle", points=((4, 4), (6, 6)))]
+    shapes = [
+        dict(label="a", kind="rectangle", points=((0, 0), (2, 2)), group=7),
+        dict(label="a", kind="rectangle", points=((4, 0), (6, 2)), group=7),
+        dict(label="b", kind="rectangle", points=((0, 4), (2, 6)), group=7),
+        dict(label="a", kind="rectangle", points=((4, 4), (6, 6))),
+    ]
     inst = burn(annotation(shapes, 8, 8), LM, "center", instances=True).instances
     assert [inst[1, 1], inst[1, 5], inst[5, 1], inst[5, 5]] == [1, 1, 2, 3]
 
 
 def test_unknown_label_policies():
-    shapes = [dict(label="a", kind="rectangle", points=((0, 0), (4, 4))),
-              dict(label="zebra", kind="rectangle", points=((2, 2), (6, 6)))]
+    shapes = [
+        dict(label="a", kind="rectangle", points=((0, 0), (4, 4))),
+        dict(label="zebra", kind="rectangle", points=((2, 2), (6, 6))),
+    ]
     ann = annotation(shapes, 8, 8)
     with pytest.raises(AnnotationError) as err:
         burn(ann, LM, "center", unknown="error")
     (problem,) = err.value.problems
-    assert problem.path == "shapes[1]" and "'zebra'" in problem.message and problem.file == "mem.json"
+    assert (
+        problem.path == "shapes[1]" and "'zebra'" in problem.message and problem.file == "mem.json"
+    )
     assert burn(ann, LM, "center", unknown="ignore").classes[3, 3] == 1
     assert burn(ann, LM, "center", unknown="void").classes[3, 3] == 255
 

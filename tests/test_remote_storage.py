@@ -29,8 +29,12 @@ def memory():
 def test_memory_round_trip_equals_local(tmp_path, memory):
     docs = {
         "a.json": labelme_doc([labelme_shape("car", SQUARE)]),
-        "sub/b.json": labelme_doc([labelme_shape("road", [(0, 20), (39, 20), (39, 29)]),
-                                   labelme_shape("car", SQUARE, group=3)]),
+        "sub/b.json": labelme_doc(
+            [
+                labelme_shape("road", [(0, 20), (39, 20), (39, 29)]),
+                labelme_shape("car", SQUARE, group=3),
+            ]
+        ),
     }
     for name, doc in docs.items():  # the same bytes: fingerprints hash the annotation bytes
         for path in (as_path(f"{memory}/data/{name}"), tmp_path / "data" / name):
@@ -38,24 +42,51 @@ def test_memory_round_trip_equals_local(tmp_path, memory):
             path.write_text(json.dumps(doc))
     runner = CliRunner()
     common = ["--scheduler", "serial", "--instances"]
-    local = runner.invoke(cli, ["rasterize", str(tmp_path / "data"), "-o", str(tmp_path / "out"),
-                                *common, str(tmp_path / "inst")])
-    remote = runner.invoke(cli, ["rasterize", f"{memory}/data", "-o", f"{memory}/out",
-                                 *common, f"{memory}/inst"])
+    local = runner.invoke(
+        cli,
+        [
+            "rasterize",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "out"),
+            *common,
+            str(tmp_path / "inst"),
+        ],
+    )
+    remote = runner.invoke(
+        cli, ["rasterize", f"{memory}/data", "-o", f"{memory}/out", *common, f"{memory}/inst"]
+    )
     assert local.exit_code == remote.exit_code == 0, remote.output
     for name in ("out/a.png", "out/sub/b.png", "out/labels.txt", "inst/sub/b.png"):
         assert as_path(f"{memory}/{name}").read_bytes() == (tmp_path / name).read_bytes(), name
-    again = runner.invoke(cli, ["rasterize", f"{memory}/data", "-o", f"{memory}/out",
-                                "--scheduler", "serial"])
+    again = runner.invoke(
+        cli, ["rasterize", f"{memory}/data", "-o", f"{memory}/out", "--scheduler", "serial"]
+    )
     assert "2 skipped" in again.stderr  # fingerprints read back from the store
-    check = runner.invoke(cli, ["rasterize", f"{memory}/data", "-o", f"{memory}/out", "--check",
-                                "--scheduler", "threads"])
+    check = runner.invoke(
+        cli,
+        ["rasterize", f"{memory}/data", "-o", f"{memory}/out", "--check", "--scheduler", "threads"],
+    )
     assert check.exit_code == 0, check.output
-    stats = [runner.invoke(cli, ["stats", src, "--json", "-", "--scheduler", "serial"]).stdout
-             for src in (str(tmp_path / "out"), f"{memory}/out")]
+    stats = [
+        runner.invoke(cli, ["stats", src, "--json", "-", "--scheduler", "serial"]).stdout
+        for src in (str(tmp_path / "out"), f"{memory}/out")
+    ]
     assert stats[0] == stats[1] and '"images": 2' in stats[0]
-    scored = runner.invoke(cli, ["score", f"{memory}/out", f"{memory}/out", "--scheduler",
-                                 "serial", "--output-format", "json", "--fail-under", "1"])
+    scored = runner.invoke(
+        cli,
+        [
+            "score",
+            f"{memory}/out",
+            f"{memory}/out",
+            "--scheduler",
+            "serial",
+            "--output-format",
+            "json",
+            "--fail-under",
+            "1",
+        ],
+    )
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["summary"]["global"]["dice"] == 1.0
     v = runner.invoke(cli, ["validate", f"{memory}/data", "--scheduler", "threads"])

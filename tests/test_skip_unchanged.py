@@ -21,14 +21,16 @@ def statuses(item, options):
 
 
 def test_unchanged_file_is_skipped_without_parsing(tmp_path, monkeypatch):
-    item = InputFile(write_labelme(tmp_path / "in" / "a.json", [labelme_shape("car", SQUARE)]),
-                     tmp_path / "in")
+    item = InputFile(
+        write_labelme(tmp_path / "in" / "a.json", [labelme_shape("car", SQUARE)]), tmp_path / "in"
+    )
     options = RasterizeOptions(out_dir=tmp_path / "out", label_map=LM)
     assert statuses(item, options) == ["written"]
     parsed = []
     real_load = convert.load_annotations
-    monkeypatch.setattr(convert, "load_annotations",
-                        lambda *a, **k: parsed.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(
+        convert, "load_annotations", lambda *a, **k: parsed.append(a) or real_load(*a, **k)
+    )
     assert statuses(item, options) == ["skipped"] and parsed == []
 
     # other settings: a different fingerprint, so parsed and rewritten
@@ -43,12 +45,14 @@ def test_unchanged_file_is_skipped_without_parsing(tmp_path, monkeypatch):
 
 
 def test_missing_extra_output_is_not_skipped(tmp_path):
-    item = InputFile(write_labelme(tmp_path / "in" / "a.json", [labelme_shape("car", SQUARE)]),
-                     tmp_path / "in")
+    item = InputFile(
+        write_labelme(tmp_path / "in" / "a.json", [labelme_shape("car", SQUARE)]), tmp_path / "in"
+    )
     plain = RasterizeOptions(out_dir=tmp_path / "out", label_map=LM)
     assert statuses(item, plain) == ["written"]
-    with_instances = RasterizeOptions(out_dir=tmp_path / "out", label_map=LM,
-                                      instances_dir=tmp_path / "inst")
+    with_instances = RasterizeOptions(
+        out_dir=tmp_path / "out", label_map=LM, instances_dir=tmp_path / "inst"
+    )
     assert statuses(item, with_instances) == ["written"]
     assert (tmp_path / "inst" / "a.png").exists()
     assert statuses(item, with_instances) == ["skipped"]

@@ -37,6 +37,8 @@ workers_opt = click.option(
     default=None,
     help="Worker processes (default: all cores).",
 )
+
+
 def _check_scheduler(ctx, param, value):
     from polymask.parallel import check_scheduler
 

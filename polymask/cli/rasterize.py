@@ -22,47 +22,100 @@ from polymask.cli.options import (
 )
 
 CONFIG_KEYS = {
-    "out_dir": "output", "labels_file": "labels", "ignore_index": "ignore_index",
-    "unknown": "unknown", "convention": "convention", "order": "order",
-    "instances_dir": "instances", "overlay_dir": "overlay", "workers": "workers",
+    "out_dir": "output",
+    "labels_file": "labels",
+    "ignore_index": "ignore_index",
+    "unknown": "unknown",
+    "convention": "convention",
+    "order": "order",
+    "instances_dir": "instances",
+    "overlay_dir": "overlay",
+    "workers": "workers",
 }
 """Command parameters that [tool.polymask] may set, and their keys there."""
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=INPUT_PATH)
-@click.option("-o", "--output", "out_dir", type=OUTPUT_DIR,
-              help="Folder for the class masks (subfolders mirror the inputs). Required, here "
-                   "or as `output` in [tool.polymask].")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=OUTPUT_DIR,
+    help="Folder for the class masks (subfolders mirror the inputs). Required, here "
+    "or as `output` in [tool.polymask].",
+)
 @labels_opt
 @ignore_index_opt
-@click.option("--unknown", type=click.Choice(["error", "ignore", "void"]), default="error",
-              show_default=True,
-              help="A label missing from --labels: an error, left out, or painted as ignore.")
-@click.option("--convention", type=click.Choice(["center", "labelme", "coco"]), default=None,
-              help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
-                   "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
-                   "format's own (labelme for LabelMe, coco for COCO, center otherwise).")
-@click.option("--order", type=click.Choice(["file", "area", "z"]), default=None,
-              help="Overlaps: later shapes on top (file), larger shapes first so small ones "
-                   "stay visible (area), or the format's stacking order (z). Default: z for "
-                   "CVAT, file for the others.")
-@click.option("--instances", "instances_dir", type=OUTPUT_DIR,
-              help="Also write 16-bit instance-id masks here, one id per (label, group_id).")
-@click.option("--overlay", "overlay_dir", type=OUTPUT_DIR,
-              help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.")
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "ignore", "void"]),
+    default="error",
+    show_default=True,
+    help="A label missing from --labels: an error, left out, or painted as ignore.",
+)
+@click.option(
+    "--convention",
+    type=click.Choice(["center", "labelme", "coco"]),
+    default=None,
+    help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
+    "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
+    "format's own (labelme for LabelMe, coco for COCO, center otherwise).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["file", "area", "z"]),
+    default=None,
+    help="Overlaps: later shapes on top (file), larger shapes first so small ones "
+    "stay visible (area), or the format's stacking order (z). Default: z for "
+    "CVAT, file for the others.",
+)
+@click.option(
+    "--instances",
+    "instances_dir",
+    type=OUTPUT_DIR,
+    help="Also write 16-bit instance-id masks here, one id per (label, group_id).",
+)
+@click.option(
+    "--overlay",
+    "overlay_dir",
+    type=OUTPUT_DIR,
+    help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.",
+)
 @click.option("--force", is_flag=True, help="Rewrite masks that are already up to date.")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 listing masks that are missing or differ from what the "
-                   "annotations produce.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 listing masks that are missing or differ from what the "
+    "annotations produce.",
+)
 @format_opts
 @mask_format_opt
 @workers_opt
 @scheduler_opt
 @click.pass_context
-def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, convention, order,
-              instances_dir, overlay_dir, force, check, fmt, label_attribute, label_property,
-              image_size, reference, mask_format, workers, scheduler):
+def rasterize(
+    ctx,
+    inputs,
+    out_dir,
+    labels_file,
+    ignore_index,
+    unknown,
+    convention,
+    order,
+    instances_dir,
+    overlay_dir,
+    force,
+    check,
+    fmt,
+    label_attribute,
+    label_property,
+    image_size,
+    reference,
+    mask_format,
+    workers,
+    scheduler,
+):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -76,7 +129,11 @@ def rasterize(ctx, inputs, out_dir, labels_file, ignore_index, unknown, conventi
 
     p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
     out_dir, labels_file, ignore_index, workers = (
-        p["out_dir"], p["labels_file"], p["ignore_index"], p["workers"])
+        p["out_dir"],
+        p["labels_file"],
+        p["ignore_index"],
+        p["workers"],
+    )
     if not out_dir:
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
     out = as_path(out_dir)

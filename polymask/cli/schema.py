@@ -7,8 +7,12 @@ import click
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--write", "folder", type=click.Path(file_okay=False),
-              help="Write every schema file into this folder (the repository keeps them in schemas/).")
+@click.option(
+    "--write",
+    "folder",
+    type=click.Path(file_okay=False),
+    help="Write every schema file into this folder (the repository keeps them in schemas/).",
+)
 def schema(name, folder):
     """Print the JSON Schema NAME (see --list), or write them all with --write DIR."""
     from polymask.schemas import SCHEMAS, render, write_all

@@ -160,8 +160,17 @@ def stats(
         )
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
-        label_map = _label_map(inputs, source, files, labels_file, ignore_index, workers,
-                               scheduler, fmt, format_options)
+        label_map = _label_map(
+            inputs,
+            source,
+            files,
+            labels_file,
+            ignore_index,
+            workers,
+            scheduler,
+            fmt,
+            format_options,
+        )
         if require_all_classes and label_map is None:
             raise click.UsageError(
                 "--require-all-classes needs a label map: pass --labels or "
@@ -173,8 +182,13 @@ def stats(
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(files))
             acc, problems, failed = collect(
-                files, source, ignore_index, options, workers,
-                on_file=lambda: bar.advance(task), scheduler=scheduler,
+                files,
+                source,
+                ignore_index,
+                options,
+                workers,
+                on_file=lambda: bar.advance(task),
+                scheduler=scheduler,
             )
     for p in problems:
         click.echo(str(p), err=True)
@@ -249,8 +263,17 @@ def _find(inputs, source: str):
     return files
 
 
-def _label_map(inputs, source, files, labels_file, ignore_index, workers, scheduler, fmt=None,
-               format_options=None):
+def _label_map(
+    inputs,
+    source,
+    files,
+    labels_file,
+    ignore_index,
+    workers,
+    scheduler,
+    fmt=None,
+    format_options=None,
+):
     """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
     from polymask.convert import collect_labels
     from polymask.labels import LabelMap

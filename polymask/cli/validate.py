@@ -26,14 +26,28 @@ from polymask.cli.options import (
 @output_format_opt
 @labels_opt
 @ignore_index_opt
-@click.option("--strict", is_flag=True, help="No type coercion: \"3\" is not a number.")
+@click.option("--strict", is_flag=True, help='No type coercion: "3" is not a number.')
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
 @format_opts
 @workers_opt
 @scheduler_opt
 @click.pass_context
-def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit_zero, fmt,
-             label_attribute, label_property, image_size, reference, workers, scheduler):
+def validate(
+    ctx,
+    inputs,
+    output_format,
+    labels_file,
+    ignore_index,
+    strict,
+    exit_zero,
+    fmt,
+    label_attribute,
+    label_property,
+    image_size,
+    reference,
+    workers,
+    scheduler,
+):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -51,7 +65,9 @@ def validate(ctx, inputs, output_format, labels_file, ignore_index, strict, exit
             label_attribute, label_property, image_size, reference
         )
         files = find_inputs(inputs)
-        label_map = LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
+        label_map = (
+            LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
+        )
         workers = p["workers"]
     with usage_errors():
         result = validate_files(files, fmt, strict, label_map, workers, scheduler, format_options)

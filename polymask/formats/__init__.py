@@ -123,7 +123,7 @@ def iter_annotations(
     strict: bool = False,
     options: FormatOptions | None = None,
 ) -> Iterator[tuple[InputFile, list[ImageAnnotation] | None, list[Problem]]]:
-    """Load files one at a time: (file, annotations or None, problems). Never raises for bad input."""
+    """Load files one at a time: (file, annotations or None, problems); bad input never raises."""
     for f in files:
         try:
             yield f, load_annotations(f, fmt, strict, options), []

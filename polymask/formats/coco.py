@@ -92,8 +92,6 @@ class CocoRle(BaseModel):
     counts: list[Annotated[int, Field(ge=0, lt=1 << 32)]] | str
 
 
-
-
 def _pairs(polygon: list[float]) -> list[float]:
     if len(polygon) % 2:
         raise ValueError(f"a polygon is a flat list of x, y pairs, got {len(polygon)} numbers")
@@ -153,9 +151,7 @@ def parse(text: str, file: str, strict: bool = False) -> CocoFile:
     try:
         return CocoFile.model_validate_json(text, strict=strict)
     except ValidationError as exc:
-        raise AnnotationError(
-            parse_problems(text, file, exc, hidden=_HIDDEN_TAGS)
-        ) from None
+        raise AnnotationError(parse_problems(text, file, exc, hidden=_HIDDEN_TAGS)) from None
 
 
 def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:
@@ -188,8 +184,11 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             report.add(("images", i, "file_name"), f"file_name {img.file_name!r} {exc}", "PM042")
             continue
         if k in keys:
-            report.add(("images", i, "file_name"),
-                       f"file_name gives the output name {k!r}, as images[{keys[k]}] does", "PM043")
+            report.add(
+                ("images", i, "file_name"),
+                f"file_name gives the output name {k!r}, as images[{keys[k]}] does",
+                "PM043",
+            )
         else:
             keys[k] = i
 
@@ -202,8 +201,11 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
         if img_index is None:
             report.add((*where, "image_id"), f"image_id {ann.image_id!r} is not in images", "PM044")
         if ann.category_id not in categories:
-            report.add((*where, "category_id"),
-                       f"category_id {ann.category_id} is not in categories", "PM045")
+            report.add(
+                (*where, "category_id"),
+                f"category_id {ann.category_id} is not in categories",
+                "PM045",
+            )
         if len(report.problems) > n:
             continue
         img = doc.images[img_index]
@@ -234,8 +236,15 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     return out
 
 
-def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, height: int,
-            report: JsonReporter) -> list[Shape]:
+def _shapes(
+    ann: CocoAnnotation,
+    where: tuple,
+    label: str,
+    group,
+    width: int,
+    height: int,
+    report: JsonReporter,
+) -> list[Shape]:
     seg = ann.segmentation
     if seg is None or (isinstance(seg, list) and not seg):
         report.add(where, "annotation has no segmentation: nothing to draw", "PM046", "warning")
@@ -247,18 +256,29 @@ def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, he
             extent = max(max(xs) - min(xs), max(ys) - min(ys))
             bound = len(xs) * (SCALE * extent + 2)  # no edge walks more steps than this
             if bound > MAX_STEPS and polygon_steps(np.column_stack([xs, ys])) > MAX_STEPS:
-                report.add((*where, "segmentation", j),
-                           f"polygon outline is too long to rasterize (over {MAX_STEPS // 5} px)",
-                           "PM047")
+                report.add(
+                    (*where, "segmentation", j),
+                    f"polygon outline is too long to rasterize (over {MAX_STEPS // 5} px)",
+                    "PM047",
+                )
                 continue
-            shapes.append(Shape(label=label, kind="polygon", points=tuple(zip(xs, ys, strict=True)),
-                                group=group, where=f"annotations[{where[1]}].segmentation[{j}]"))
+            shapes.append(
+                Shape(
+                    label=label,
+                    kind="polygon",
+                    points=tuple(zip(xs, ys, strict=True)),
+                    group=group,
+                    where=f"annotations[{where[1]}].segmentation[{j}]",
+                )
+            )
         return shapes
     h, w = seg.size
     if (h, w) != (height, width):
-        report.add((*where, "segmentation", "size"),
-                   f"RLE size is {h}x{w} (height x width) but the image is {height}x{width}",
-                   "PM048")
+        report.add(
+            (*where, "segmentation", "size"),
+            f"RLE size is {h}x{w} (height x width) but the image is {height}x{width}",
+            "PM048",
+        )
         return []
     try:
         counts = string_to_counts(seg.counts) if isinstance(seg.counts, str) else seg.counts
@@ -272,11 +292,21 @@ def _shapes(ann: CocoAnnotation, where: tuple, label: str, group, width: int, he
         corner = (float(cols[0]), float(rows[0]))
     else:
         patch, corner = np.zeros((0, 0), dtype=bool), (0.0, 0.0)
-    return [Shape(label=label, kind="mask", points=(corner,), mask=patch, group=group,
-                  where=f"annotations[{where[1]}].segmentation")]
+    return [
+        Shape(
+            label=label,
+            kind="mask",
+            points=(corner,),
+            mask=patch,
+            group=group,
+            where=f"annotations[{where[1]}].segmentation",
+        )
+    ]
 
 
-def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: JsonReporter) -> None:
+def _check_box(
+    ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: JsonReporter
+) -> None:
     """Warn when ``bbox`` or ``area`` disagree with the segmentation (COCO derives both from it)."""
     if not shapes:
         return
@@ -294,15 +324,27 @@ def _check_box(ann: CocoAnnotation, where: tuple, shapes: list[Shape], report: J
         box = (x, y, x + bw, y + bh)
         off = max(abs(a - b) for a, b in zip(box, bounds, strict=True))
         if bw < 0 or bh < 0 or off > BBOX_TOLERANCE:
-            shown = "[" + ", ".join(f"{v:g}" for v in (bounds[0], bounds[1], bounds[2] - bounds[0],
-                                                         bounds[3] - bounds[1])) + "]"
-            report.add((*where, "bbox"),
-                       f"bbox {ann.bbox} does not match the segmentation's bounds {shown}",
-                       "PM050", "warning")
+            shown = (
+                "["
+                + ", ".join(
+                    f"{v:g}"
+                    for v in (bounds[0], bounds[1], bounds[2] - bounds[0], bounds[3] - bounds[1])
+                )
+                + "]"
+            )
+            report.add(
+                (*where, "bbox"),
+                f"bbox {ann.bbox} does not match the segmentation's bounds {shown}",
+                "PM050",
+                "warning",
+            )
     if ann.area is not None and abs(ann.area - area) > max(AREA_TOLERANCE * area, 2.0):
-        report.add((*where, "area"),
-                   f"area {ann.area:g} does not match the segmentation's area {area:g}",
-                   "PM051", "warning")
+        report.add(
+            (*where, "area"),
+            f"area {ann.area:g} does not match the segmentation's area {area:g}",
+            "PM051",
+            "warning",
+        )
 
 
 def _shoelace(xy: np.ndarray) -> float:

@@ -33,7 +33,9 @@ def check_size(width: int, height: int) -> str | None:
     if width <= 0 or height <= 0:
         return f"image size must be positive, got {width}x{height}"
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        return f"image size {width}x{height} exceeds the limit ({MAX_SIDE} px a side, {MAX_PIXELS} px)"
+        return (
+            f"image size {width}x{height} exceeds the limit ({MAX_SIDE} px a side, {MAX_PIXELS} px)"
+        )
     return None
 
 
@@ -154,8 +156,9 @@ class JsonReporter:
     def path(self, loc: tuple) -> str:
         return json_path(loc[1:] if self.unwrap else loc)
 
-    def problem(self, loc: tuple, message: str, code: str = "PM012",
-                severity: str = "error") -> Problem:
+    def problem(
+        self, loc: tuple, message: str, code: str = "PM012", severity: str = "error"
+    ) -> Problem:
         doc_loc = loc[1:] if self.unwrap else loc
         line, column = self.locator.line_column(doc_loc)
         return Problem(self.file, message, json_path(doc_loc), code, line, column, severity)
@@ -164,8 +167,14 @@ class JsonReporter:
         """An exception for a problem that stops the file."""
         return AnnotationError([self.problem(loc, message, code)])
 
-    def add(self, loc: tuple, message: str, code: str, severity: str = "error",
-            into: list[Problem] | None = None) -> None:
+    def add(
+        self,
+        loc: tuple,
+        message: str,
+        code: str,
+        severity: str = "error",
+        into: list[Problem] | None = None,
+    ) -> None:
         """Record a problem in ``problems``, or in ``into`` (a list kept for one image)."""
         (self.problems if into is None else into).append(self.problem(loc, message, code, severity))
 
@@ -204,12 +213,15 @@ def parse_problems(
             msg = "required field is missing"
         elif err["type"] == "union_tag_invalid":
             ctx = err.get("ctx", {})
-            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            expected = ctx.get("expected_tags")
+            msg = f"unknown {tag_field} {ctx.get('tag')!r}; expected one of {expected}"
         elif err["type"] == "union_tag_not_found":
             msg = f"{tag_field!r} is missing or not a string"
         line, column = locator.line_column(loc)
         problems.append(
-            Problem(file, msg, json_path(loc), code=error_code(err["type"]), line=line, column=column)
+            Problem(
+                file, msg, json_path(loc), code=error_code(err["type"]), line=line, column=column
+            )
         )
     return problems
 
@@ -218,7 +230,9 @@ def invalid_json_problem(text: str, file: str) -> Problem:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        return Problem(file, f"invalid JSON: {exc.msg}", code="PM001", line=exc.lineno, column=exc.colno)
+        return Problem(
+            file, f"invalid JSON: {exc.msg}", code="PM001", line=exc.lineno, column=exc.colno
+        )
     except RecursionError:
         return Problem(file, "invalid JSON: nested too deeply", code="PM001")
     return Problem(file, "invalid JSON", code="PM001")
@@ -240,9 +254,13 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnnotationError([Problem(str(path), f"not UTF-8 text: {exc.reason}", code="PM002")]) from None
+        raise AnnotationError(
+            [Problem(str(path), f"not UTF-8 text: {exc.reason}", code="PM002")]
+        ) from None
     except OSError as exc:
-        raise AnnotationError([Problem(str(path), f"cannot read: {exc.strerror}", code="PM002")]) from None
+        raise AnnotationError(
+            [Problem(str(path), f"cannot read: {exc.strerror}", code="PM002")]
+        ) from None
 
 
 def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_PIXELS):
@@ -256,7 +274,9 @@ def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise AnnotationError([Problem(file, f"not valid base64: {exc}", where, code="PM020")]) from None
+        raise AnnotationError(
+            [Problem(file, f"not valid base64: {exc}", where, code="PM020")]
+        ) from None
     too_large = "embedded image is too large (decompression bomb?)"
     try:
         img = Image.open(io.BytesIO(raw))
@@ -267,7 +287,9 @@ def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_
         raise AnnotationError([Problem(file, msg, where, code="PM020")]) from None
     w, h = img.size
     if w * h > max_pixels or check_size(w, h):
-        raise AnnotationError([Problem(file, f"{too_large}: {w}x{h} px", where, code="PM021")]) from None
+        raise AnnotationError(
+            [Problem(file, f"{too_large}: {w}x{h} px", where, code="PM021")]
+        ) from None
     return img, raw
 
 
@@ -295,6 +317,10 @@ def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
         with path.open("rb") as f, Image.open(f) as img:
             return img.size
     except FileNotFoundError:
-        raise AnnotationError([Problem(file, f"image not found: {path}", where, code="PM022")]) from None
+        raise AnnotationError(
+            [Problem(file, f"image not found: {path}", where, code="PM022")]
+        ) from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise AnnotationError([Problem(file, f"cannot read image {path}: {exc}", where, code="PM022")]) from None
+        raise AnnotationError(
+            [Problem(file, f"cannot read image {path}: {exc}", where, code="PM022")]
+        ) from None

@@ -19,8 +19,12 @@ TOP_KEYS = {"shapes": "labelme", "images": "coco", "categories": "coco", "data":
 """A top-level key that settles the format as soon as it is seen."""
 WEAK_TOP_KEYS = {"annotations": "coco", "imagePath": "labelme"}
 """Keys that suggest a format when nothing settles it within the head."""
-ANNOTATION_KEYS = {"result": "label-studio", "image_id": "coco", "category_id": "coco",
-                   "segmentation": "coco"}
+ANNOTATION_KEYS = {
+    "result": "label-studio",
+    "image_id": "coco",
+    "category_id": "coco",
+    "segmentation": "coco",
+}
 """Keys of the items of a top-level ``annotations`` list."""
 ITEM_KEYS = {"data": "label-studio", "annotations": "label-studio", "predictions": "label-studio"}
 """Keys of the objects in a top-level list."""

@@ -248,7 +248,9 @@ def _label(feature: Feature, prop: str, site: JsonReporter, loc: tuple) -> str:
     raise site.error((*loc, "properties", prop), msg, "PM026")
 
 
-def _to_shapes(feature: Feature, label: str, loc: tuple, to_pixels, site: JsonReporter) -> list[Shape]:
+def _to_shapes(
+    feature: Feature, label: str, loc: tuple, to_pixels, site: JsonReporter
+) -> list[Shape]:
     """One polygon shape per polygon; the polygons of a feature share its instance."""
     geom = feature.geometry
     polygons = [geom.coordinates] if geom.type == "Polygon" else geom.coordinates

@@ -122,7 +122,9 @@ _TAGS = frozenset(SHAPE_TYPES)
 
 def _shape_tag(value: Any) -> str | None:
     """Old LabelMe files have no ``shape_type``; such shapes are polygons."""
-    kind = value.get("shape_type") if isinstance(value, dict) else getattr(value, "shape_type", None)
+    kind = (
+        value.get("shape_type") if isinstance(value, dict) else getattr(value, "shape_type", None)
+    )
     if kind is None:
         return "polygon"
     return kind if isinstance(kind, str) else None
@@ -160,7 +162,9 @@ def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
     try:
         return LabelMeFile.model_validate_json(text, strict=strict)
     except ValidationError as exc:
-        raise AnnotationError(parse_problems(text, file, exc, _TAGS, tag_field="shape_type")) from None
+        raise AnnotationError(
+            parse_problems(text, file, exc, _TAGS, tag_field="shape_type")
+        ) from None
 
 
 def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:
@@ -181,8 +185,8 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
                 problems.append(
                     Problem(
                         file,
-                        f"embedded image is {img.size[0]}x{img.size[1]} but imageWidth x imageHeight "
-                        f"says {declared[0]}x{declared[1]}",
+                        f"embedded image is {img.size[0]}x{img.size[1]} but imageWidth x "
+                        f"imageHeight says {declared[0]}x{declared[1]}",
                         "imageData",
                         code="PM023",
                     )
@@ -196,8 +200,13 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     if width is None or height is None:
         if image_file is None:
             problems.append(
-                Problem(file, "imagePath leads outside the dataset folder, and the image size is "
-                        "needed from it", "imagePath", code="PM024")
+                Problem(
+                    file,
+                    "imagePath leads outside the dataset folder, and the image size is "
+                    "needed from it",
+                    "imagePath",
+                    code="PM024",
+                )
             )
         else:
             try:
@@ -226,7 +235,9 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
     ]
 
 
-def _to_shape(raw: _ShapeBase, where: str, file: str, width: int | None, height: int | None) -> Shape:
+def _to_shape(
+    raw: _ShapeBase, where: str, file: str, width: int | None, height: int | None
+) -> Shape:
     # The schema has validated every value already; constructing without a second validation
     # pass saves ~40 us a shape, a third of the load time of a typical file.
     kind = raw.shape_type
@@ -250,7 +261,9 @@ def _mask_shape(raw: MaskShape, where: str, file: str, width, height, common) ->
     try:
         patch = np.asarray(img.convert("L") if img.mode not in ("1", "L") else img).astype(bool)
     except (OSError, ValueError) as exc:
-        raise AnnotationError([Problem(file, f"cannot decode mask PNG: {exc}", f"{where}.mask")]) from None
+        raise AnnotationError(
+            [Problem(file, f"cannot decode mask PNG: {exc}", f"{where}.mask")]
+        ) from None
     pts = np.asarray(raw.points, dtype=float)
     (x1, y1), (x2, y2) = np.round(pts).astype(int)
     if np.array_equal(pts, np.trunc(pts)):

@@ -210,27 +210,39 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             add((t, "data", field), f"image {name!r} {exc}", "PM042")
             continue
         if k in keys:
-            add((t, "data", field), f"image gives the output name {k!r}, as task [{keys[k]}] does",
-                "PM043")
+            add(
+                (t, "data", field),
+                f"image gives the output name {k!r}, as task [{keys[k]}] does",
+                "PM043",
+            )
             continue
         keys[k] = t
         live = [a for a, ann in enumerate(task.annotations) if not ann.was_cancelled]
         if not live:
-            add((t,), "task has no annotation that was not cancelled: no mask", "PM060",
-                "warning")
+            add((t,), "task has no annotation that was not cancelled: no mask", "PM060", "warning")
             continue
         a = live[0]
         for other in live[1:]:
-            add((t, "annotations", other), f"only annotations[{a}] of a task is used; this one "
-                "is skipped", "PM061", "warning", warnings)
+            add(
+                (t, "annotations", other),
+                f"only annotations[{a}] of a task is used; this one is skipped",
+                "PM061",
+                "warning",
+                warnings,
+            )
         results = task.annotations[a].result
         n = len(problems)
         size = _size(results, (t, "annotations", a, "result"), add)
         if len(problems) > n:
             continue
         if size is None:
-            add((t, "annotations", a), "no result states original_width/original_height: "
-                "the image size is unknown, no mask", "PM062", "warning")
+            add(
+                (t, "annotations", a),
+                "no result states original_width/original_height: "
+                "the image size is unknown, no mask",
+                "PM062",
+                "warning",
+            )
             continue
         width, height = size
         shapes = []
@@ -238,22 +250,45 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             loc = (t, "annotations", a, "result", r)
             where = report.path(loc)
             if isinstance(res, OtherResult):
-                add(loc, f"result type {res.type!r} is not drawn: skipped", "PM063", "warning",
-                    warnings)
+                add(
+                    loc,
+                    f"result type {res.type!r} is not drawn: skipped",
+                    "PM063",
+                    "warning",
+                    warnings,
+                )
                 continue
             if res.image_rotation:
-                add((*loc, "image_rotation"), "image_rotation is ignored: coordinates are read "
-                    "as on the unrotated image", "PM064", "warning", warnings)
+                add(
+                    (*loc, "image_rotation"),
+                    "image_rotation is ignored: coordinates are read as on the unrotated image",
+                    "PM064",
+                    "warning",
+                    warnings,
+                )
             labels = getattr(res.value, res.type)
             if len(labels) > 1:
-                add((*loc, "value", res.type), f"several labels {labels}: only {labels[0]!r} "
-                    "is used", "PM065", "warning", warnings)
+                add(
+                    (*loc, "value", res.type),
+                    f"several labels {labels}: only {labels[0]!r} is used",
+                    "PM065",
+                    "warning",
+                    warnings,
+                )
             try:
                 shapes.append(_shape(res, labels[0], width, height, where))
             except RleError as exc:
                 add((*loc, "value", "rle"), f"bad brush RLE: {exc}", "PM049")
-        out.append(ImageAnnotation(source=file, key=k, width=width, height=height,
-                                   shapes=tuple(shapes), warnings=tuple(warnings)))
+        out.append(
+            ImageAnnotation(
+                source=file,
+                key=k,
+                width=width,
+                height=height,
+                shapes=tuple(shapes),
+                warnings=tuple(warnings),
+            )
+        )
     if report.errors:
         raise AnnotationError(problems)
     if problems and out:  # task-level warnings ride on the first image of the file
@@ -270,8 +305,11 @@ def _image_name(task: Task, index: int) -> tuple[str, str]:
 
     ``data.image`` is the usual field; otherwise the first string field; else ``task-<id>``.
     """
-    field = "image" if isinstance(task.data.get("image"), str) else next(
-        (k for k, v in task.data.items() if isinstance(v, str)), None)
+    field = (
+        "image"
+        if isinstance(task.data.get("image"), str)
+        else next((k for k, v in task.data.items() if isinstance(v, str)), None)
+    )
     if field is None:
         return f"task-{task.id if task.id is not None else index}", "data"
     ref = task.data[field]
@@ -296,8 +334,11 @@ def _size(results: list, loc: tuple, add) -> tuple[int, int] | None:
         if size is None:
             size = (w, h)
         elif size != (w, h):
-            add((*loc, r, "original_width"), f"image size {w}x{h} differs from {size[0]}x{size[1]} "
-                "in an earlier result", "PM067")
+            add(
+                (*loc, r, "original_width"),
+                f"image size {w}x{h} differs from {size[0]}x{size[1]} in an earlier result",
+                "PM067",
+            )
             return None
     return size
 
@@ -317,22 +358,40 @@ def _shape(res, label: str, width: int, height: int, where: str) -> Shape:
     if res.type == "rectanglelabels":
         x, y, w, h = sx(v.x), sy(v.y), sx(v.width), sy(v.height)
         if not v.rotation:
-            return Shape(label=label, kind="rectangle", points=((x, y), (x + w, y + h)),
-                         group=res.id, where=where)
+            return Shape(
+                label=label,
+                kind="rectangle",
+                points=((x, y), (x + w, y + h)),
+                group=res.id,
+                where=where,
+            )
         t = math.radians(v.rotation)
         c, s = math.cos(t), math.sin(t)
-        corners = tuple((x + dx * c - dy * s, y + dx * s + dy * c)
-                        for dx, dy in ((0, 0), (w, 0), (w, h), (0, h)))
+        corners = tuple(
+            (x + dx * c - dy * s, y + dx * s + dy * c)
+            for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))
+        )
         return Shape(label=label, kind="polygon", points=corners, group=res.id, where=where)
     if res.type == "ellipselabels":
-        return Shape(label=label, kind="ellipse",
-                     points=((sx(v.x), sy(v.y)), (sx(v.radiusX), sy(v.radiusY))),
-                     rotation=v.rotation, group=res.id, where=where)
+        return Shape(
+            label=label,
+            kind="ellipse",
+            points=((sx(v.x), sy(v.y)), (sx(v.radiusX), sy(v.radiusY))),
+            rotation=v.rotation,
+            group=res.id,
+            where=where,
+        )
     mask = lsrle.decode(v.rle, height, width)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size:
         patch, corner = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], (cols[0], rows[0])
     else:
         patch, corner = np.zeros((0, 0), dtype=bool), (0, 0)
-    return Shape(label=label, kind="mask", points=((float(corner[0]), float(corner[1])),),
-                 mask=patch, group=res.id, where=where)
+    return Shape(
+        label=label,
+        kind="mask",
+        points=((float(corner[0]), float(corner[1])),),
+        mask=patch,
+        group=res.id,
+        where=where,
+    )
