@@ -9,7 +9,8 @@ when the largest one (B * R * C) fits, which is exact and several times faster o
 int64 (memory traffic dominates), and int64 otherwise. Counts are int64 from end to end, so a
 dataset of any size sums exactly.
 
-torch is optional: without it (or with ``device=None``) the same arithmetic runs in numpy.
+torch is optional: without it (or with ``device=None``) the same arithmetic runs in numpy. On the
+CPU, 8-bit masks take a faster per-image path (:func:`_byte_batch`) with the same counts.
 
 The boundary counts use the same trick: a pixel lies in the inner band of width ``d`` of its
 class when another value (or the image edge) lies within ``d`` pixels of it in the chessboard
@@ -105,9 +106,34 @@ def confusion_batch(
     for gt, pred in pairs:
         if gt.shape != pred.shape:
             raise ValueError(f"ground truth is {gt.shape}, prediction is {pred.shape}")
+    if device in (None, "cpu") and all(g.dtype == p.dtype == np.uint8 for g, p in pairs):
+        return _byte_batch(pairs, num_classes, ignore_index, boundary)
     if device is None:
         return _numpy_batch(pairs, num_classes, ignore_index, boundary)
     return _torch_batch(pairs, num_classes, ignore_index, device, boundary)
+
+
+def _byte_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
+    """8-bit masks on the CPU: ``gt << 8 | pred`` is a 16-bit index into all 256 x 256 value
+    pairs, so one bincount of 65,536 bins per image needs no ignore handling beyond dropping
+    that row, no per-image offset and no 32-bit index: half the memory passes of the batched
+    index, and about twice as fast. Devices keep the batched single bincount."""
+    cms = np.empty((len(pairs), c, c), dtype=np.int64)
+    for i, (gt, pred) in enumerate(pairs):
+        joint = np.left_shift(gt, 8, dtype=np.uint16)
+        joint |= pred
+        table = np.bincount(joint.ravel(), minlength=65536).reshape(256, 256)
+        if ignore_index is not None and ignore_index < c:
+            table[ignore_index] = 0
+        cms[i] = table[:c, :c]
+    out = BatchCounts(cms)
+    if boundary is not None:
+        band_rows = [_numpy_band_counts(g, p, c, ignore_index, boundary) for g, p in pairs]
+        out.band_gt, out.band_pred, out.band_hit = (
+            np.stack([r[i] for r in band_rows]) if band_rows else np.zeros((0, c), np.int64)
+            for i in range(3)
+        )
+    return out
 
 
 def _layout(pairs, c: int, ignore_index: int | None) -> tuple[int, int, bool]:

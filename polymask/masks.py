@@ -10,6 +10,7 @@ produced it (a PNG text chunk), which lets a rerun skip the masks that are alrea
 from __future__ import annotations
 
 import contextlib
+import io
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,8 +100,16 @@ def read_mask(path: str | Path) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
+    from polymask.formats.common import MAX_PIXELS
+    from polymask.png import decode_unfiltered
+
     try:
-        with _open(path) as f, Image.open(f) as img:
+        with _open(path) as f:
+            data = f.read()
+        fast = decode_unfiltered(data, MAX_PIXELS)
+        if fast is not None:
+            return fast
+        with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
             if mode in ("P", "L"):
                 return np.asarray(img)

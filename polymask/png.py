@@ -82,3 +82,51 @@ def encode(
     parts.append(chunk(b"IDAT", z.compress(scanlines(array).data) + z.flush()))
     parts.append(chunk(b"IEND", b""))
     return b"".join(parts)
+
+
+def decode_unfiltered(data: bytes, max_pixels: int) -> np.ndarray | None:
+    """The label array of a PNG whose rows are all unfiltered, as :func:`encode` writes them, or
+    None for any other PNG (the caller then decodes it with Pillow).
+
+    Reading back polymask's own masks is the hot path of ``stats`` and ``score``: one inflate
+    (zlib-ng when installed) and a reshape, about 4x faster than Pillow, which undoes filters
+    row by row. Only the plain cases take this path: 8-bit grayscale or palette, 16-bit
+    grayscale, no interlacing, every CRC right, every filter byte 0, exactly the expected size.
+    """
+    if not data.startswith(SIGNATURE):
+        return None
+    pos, idat, header = len(SIGNATURE), [], None
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        body = data[pos + 8 : end]
+        if end + 4 > len(data) or zlib.crc32(kind + body) != struct.unpack_from(">I", data, end)[0]:
+            return None
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body) if length == 13 else None
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None or not idat:
+        return None
+    w, h, depth, colour, _, _, interlace = header
+    if interlace or (depth, colour) not in ((8, 0), (8, 3), (16, 0)) or w * h > max_pixels:
+        return None
+    stride = w * depth // 8 + 1
+    inflate = DEFLATE.decompressobj()
+    try:
+        raw = inflate.decompress(b"".join(idat), h * stride + 1)  # bounded: no bomb
+    except zlib.error:
+        return None
+    if len(raw) != h * stride or not inflate.eof:
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(h, stride)
+    if rows[:, 0].any():
+        return None  # filtered rows: Pillow knows how to undo them
+    samples = rows[:, 1:]
+    if depth == 16:
+        return samples.copy().view(">u2").astype(np.uint16)
+    return samples.copy()

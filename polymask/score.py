@@ -163,8 +163,9 @@ def _decode(pair: MaskPair, num_classes: int | None, ignore_index: int | None) -
     out.gt, out.pred = gt, pred
     if num_classes is None:
         values = [int(pred.max())] if pred is not None and pred.size else []
-        valid = gt[gt != ignore_index] if ignore_index is not None else gt
-        values += [int(valid.max())] if valid.size else []
+        if gt.size:  # the largest class id, ignore pixels left out (no compaction pass)
+            where = gt != ignore_index if ignore_index is not None else True
+            values.append(int(gt.max(where=where, initial=0)))
         out.max_value = max(values, default=0)
     return out
 

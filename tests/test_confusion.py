@@ -121,3 +121,18 @@ def test_without_torch_the_numpy_engine_is_used(monkeypatch):
     assert resolve_device("auto") is None and resolve_device("cpu") is None
     with pytest.raises(ValueError, match="needs torch"):
         resolve_device("cuda")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=batches(max_classes=6, max_side=12))
+def test_byte_path_equals_the_batched_engines(batch):
+    """8-bit masks on the CPU take the per-image 65,536-bin path; the batched index paths
+    (numpy, torch) must count the same."""
+    from polymask.confusion import _byte_batch, _numpy_batch, _torch_batch
+
+    c, pairs = batch
+    pairs = [(g.astype(np.uint8), p.astype(np.uint8)) for g, p in pairs]
+    fast = _byte_batch(pairs, c, IGNORE, 2)
+    for other in (_numpy_batch(pairs, c, IGNORE, 2), _torch_batch(pairs, c, IGNORE, "cpu", 2)):
+        np.testing.assert_array_equal(fast.confusion, other.confusion)
+        np.testing.assert_array_equal(fast.band_hit, other.band_hit)

@@ -102,3 +102,49 @@ def test_same_input_same_bytes(tmp_path):
 def test_refuses_what_is_not_a_label_map(bad):
     with pytest.raises(ValueError):
         encode_png(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    wide=st.booleans(),
+    palette=st.booleans(),
+)
+def test_fast_reader_equals_pillow_on_our_pngs(data, shape, wide, palette):
+    """read_mask's inflate-and-reshape path gives Pillow's pixels, dtype and shape."""
+    from polymask.png import decode_unfiltered
+
+    dtype = np.uint16 if wide else np.uint8
+    values = st.integers(0, 65535 if wide else 255)
+    array = data.draw(arrays(dtype, shape, elements=values))
+    png = encode_png(array, "fp", palette=palette and not wide)
+    fast = decode_unfiltered(png, 1 << 30)
+    assert fast is not None
+    slow = np.asarray(Image.open(io.BytesIO(png)))
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(read_mask(io.BytesIO(png)), array)
+    # 8-bit maps without a palette are written as 16-bit grayscale (instance masks)
+    assert read_mask(io.BytesIO(png)).dtype == (np.uint8 if palette and not wide else np.uint16)
+
+
+def test_fast_reader_declines_what_it_does_not_handle(tmp_path):
+    """Filtered, interlaced, damaged or foreign PNGs go to Pillow (or fail there clearly)."""
+    from polymask.masks import MaskReadError
+    from polymask.png import decode_unfiltered
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 20, (30, 50), dtype=np.uint8)
+    for kwargs in ({}, {"interlace": 1}, {"optimize": True}):
+        buf = io.BytesIO()
+        Image.fromarray(array).save(buf, "PNG", **kwargs)  # Pillow filters its rows
+        if decode_unfiltered(buf.getvalue(), 1 << 30) is None:
+            np.testing.assert_array_equal(read_mask(io.BytesIO(buf.getvalue())), array)
+    assert decode_unfiltered(b"GIF89a...", 1 << 30) is None
+    ours = bytearray(encode_png(array))
+    ours[-20] ^= 0xFF  # damage the IDAT: its CRC no longer matches
+    assert decode_unfiltered(bytes(ours), 1 << 30) is None
+    (tmp_path / "bad.png").write_bytes(bytes(ours))
+    with pytest.raises(MaskReadError):
+        read_mask(tmp_path / "bad.png")
+    assert decode_unfiltered(encode_png(array), max_pixels=100) is None  # over the limit
