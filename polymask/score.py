@@ -1,7 +1,8 @@
 """Scoring a folder of predicted masks against the ground truth: the library behind ``score``.
 
-Worker processes decode and check each pair of masks; the parent stacks them into batches of
-about ``batch_pixels`` pixels and counts each batch with one bincount on the device
+Worker processes decode and check each pair of masks. On the CPU they count it too and send back
+one small row of counts per image; with a CUDA device the parent stacks decoded pairs into
+batches of about ``batch_pixels`` pixels and counts each batch with one bincount on the GPU
 (:mod:`polymask.confusion`). Only small per-image rows of counts are kept, never masks, so memory
 grows by a few hundred bytes per image whatever the image size.
 
@@ -62,9 +63,9 @@ class ScoreOptions:
     worst: int = 10
     batch_pixels: int = 1 << 24
     scheduler: str = "processes"
-    """processes/threads/serial: decode in workers, count batches here on ``device``. A Dask
-    cluster (``dask`` or an address): each worker decodes and counts its own pairs (numpy), and
-    only the per-image counts travel back."""
+    """Where pairs are decoded. On the CPU (and on any Dask cluster) each worker also counts its
+    pairs and only per-image counts travel back; with a CUDA device the workers decode and this
+    process counts batches on the GPU."""
 
 
 @dataclass
@@ -305,7 +306,9 @@ def score_folders(
             for path in pairing.missing.values()
         ]
     acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
-    if options.scheduler == "dask" or "://" in options.scheduler:
+    if device in (None, "cpu") or options.scheduler == "dask" or "://" in options.scheduler:
+        # Count where the masks are decoded: only a (k, C) row per image comes back, where
+        # sending two decoded masks to this process would cost more than decoding them.
         count = partial(
             _decode_and_count, num_classes=num_classes, ignore_index=ignore, options=options
         )
