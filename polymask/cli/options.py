@@ -69,6 +69,29 @@ ignore_index_opt = click.option(
     show_default=True,
     help="Mask value of ignored pixels (__ignore__ shapes, unknown labels under --unknown void).",
 )
+unknown_opt = click.option(
+    "--unknown",
+    type=click.Choice(["error", "ignore", "void"]),
+    default="error",
+    show_default=True,
+    help="A label missing from --labels: an error, left out, or painted as ignore.",
+)
+convention_opt = click.option(
+    "--convention",
+    type=click.Choice(["center", "labelme", "coco"]),
+    default=None,
+    help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
+    "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
+    "format's own (labelme for LabelMe, coco for COCO, center otherwise).",
+)
+order_opt = click.option(
+    "--order",
+    type=click.Choice(["file", "area", "z"]),
+    default=None,
+    help="Overlaps: later shapes on top (file), larger shapes first so small ones "
+    "stay visible (area), or the format's stacking order (z). Default: z for "
+    "CVAT, file for the others.",
+)
 output_format_opt = click.option(
     "--output-format",
     type=click.Choice(["text", "json", "github"]),

@@ -13,10 +13,13 @@ from polymask.cli.options import (
     INPUT_PATH,
     OUTPUT_DIR,
     apply_config,
+    convention_opt,
     ignore_index_opt,
     labels_opt,
+    order_opt,
     progress,
     scheduler_opt,
+    unknown_opt,
     usage_errors,
     workers_opt,
 )
@@ -47,29 +50,9 @@ CONFIG_KEYS = {
 )
 @labels_opt
 @ignore_index_opt
-@click.option(
-    "--unknown",
-    type=click.Choice(["error", "ignore", "void"]),
-    default="error",
-    show_default=True,
-    help="A label missing from --labels: an error, left out, or painted as ignore.",
-)
-@click.option(
-    "--convention",
-    type=click.Choice(["center", "labelme", "coco"]),
-    default=None,
-    help="Pixel rule: 'center' (pixel centre inside the shape, as GDAL), 'labelme' "
-    "(LabelMe's own drawing) or 'coco' (pycocotools' annToMask). Default: the "
-    "format's own (labelme for LabelMe, coco for COCO, center otherwise).",
-)
-@click.option(
-    "--order",
-    type=click.Choice(["file", "area", "z"]),
-    default=None,
-    help="Overlaps: later shapes on top (file), larger shapes first so small ones "
-    "stay visible (area), or the format's stacking order (z). Default: z for "
-    "CVAT, file for the others.",
-)
+@unknown_opt
+@convention_opt
+@order_opt
 @click.option(
     "--instances",
     "instances_dir",

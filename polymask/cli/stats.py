@@ -11,10 +11,13 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     INPUT_PATH,
+    convention_opt,
     ignore_index_opt,
     labels_opt,
+    order_opt,
     progress,
     scheduler_opt,
+    unknown_opt,
     usage_errors,
     workers_opt,
 )
@@ -47,25 +50,9 @@ def _output(flag: str, dest: str, what: str):
 )
 @labels_opt
 @ignore_index_opt
-@click.option(
-    "--unknown",
-    type=click.Choice(["error", "ignore", "void"]),
-    default="error",
-    show_default=True,
-    help="Annotations: a label missing from --labels is an error, left out, or ignore.",
-)
-@click.option(
-    "--convention",
-    type=click.Choice(["center", "labelme", "coco"]),
-    default=None,
-    help="Annotations: pixel rule (default: the format's own, as rasterize).",
-)
-@click.option(
-    "--order",
-    type=click.Choice(["file", "area", "z"]),
-    default=None,
-    help="Annotations: overlap order, as rasterize (default: z for CVAT, file for the others).",
-)
+@unknown_opt
+@convention_opt
+@order_opt
 @format_opts
 @click.option(
     "--beta",
