@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 
-from polymask import __version__
 from polymask import metrics as M
 from polymask.confusion import check_boundary, confusion_batch, resolve_device
 from polymask.errors import Problem, UsageError
@@ -30,16 +29,9 @@ from polymask.masks import MaskReadError, read_mask
 from polymask.pairing import MaskPair, pair_folders
 from polymask.parallel import default_workers, pmap
 from polymask.score_report import (
-    Aggregate,
-    Aggregates,
-    ClassScore,
-    GateResult,
-    ImageScore,
-    Metrics,
-    ProblemEntry,
     ScoreReport,
-    Settings,
 )
+from polymask.score_summary import build_report
 from polymask.storage import as_path
 
 MissingPolicy = Literal["error", "zero", "skip"]
@@ -360,159 +352,3 @@ def _bounded(work: list[MaskPair], limit: int) -> tuple[Iterator[MaskPair], Call
 def _class_names(label_map: LabelMap | None, num_classes: int) -> list[str]:
     names = label_map.names if label_map is not None else {}
     return [names.get(i, "background" if i == 0 else str(i)) for i in range(num_classes)]
-
-
-def _value(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
-
-
-def _metrics(values: dict[str, np.ndarray], i: int | None, fg: np.ndarray) -> Metrics:
-    """Metrics of class ``i``, or (``i`` None) the means over the classes in ``fg``."""
-    if i is None:
-        return Metrics(**{k: M.class_mean(v, fg) for k, v in values.items()})
-    return Metrics(**{k: _value(v[i]) for k, v in values.items()})
-
-
-def build_report(
-    preds: Path,
-    gt: Path,
-    pairing,
-    per_image: PerImage,
-    names: list[str],
-    options: ScoreOptions,
-    ignore: int | None,
-) -> ScoreReport:
-    """The report model: per-class values under both aggregates, means, worst images."""
-    c = len(names)
-    fg = M.foreground(c, options.include_background)
-    totals = [a.sum(axis=0) for a in (per_image.tp, per_image.fp, per_image.fn)]
-    global_values = M.from_counts(*totals, options.empty)
-    if per_image.band_gt is not None:
-        bands = [
-            a.sum(axis=0) for a in (per_image.band_gt, per_image.band_pred, per_image.band_hit)
-        ]
-        global_values.update(M.boundary_from_counts(*bands, options.empty))
-    image_values = per_image.metrics(options.empty)
-    mpi_values = {k: M.mean_per_image(v) for k, v in image_values.items()}
-    tp, fp, fn = totals
-    classes = [
-        ClassScore(
-            id=i,
-            name=names[i],
-            foreground=bool(fg[i]),
-            tp=int(tp[i]),
-            fp=int(fp[i]),
-            fn=int(fn[i]),
-            gt_pixels=int(tp[i] + fn[i]),
-            pred_pixels=int(tp[i] + fp[i]),
-            images_with_class=int(((per_image.tp[:, i] + per_image.fn[:, i]) > 0).sum()),
-            metrics=Aggregates(
-                **{
-                    "global": _metrics(global_values, i, fg),
-                    "mean-per-image": _metrics(mpi_values, i, fg),
-                }
-            ),
-        )
-        for i in range(c)
-    ]
-    images = [
-        ImageScore(
-            key=key,
-            mean_dice=M.class_mean(image_values["dice"][n], fg),
-            mean_iou=M.class_mean(image_values["iou"][n], fg),
-        )
-        for n, key in enumerate(per_image.keys)
-    ]
-    ranked = sorted(
-        (im for im in images if im.mean_dice is not None), key=lambda im: (im.mean_dice, im.key)
-    )
-    return ScoreReport(
-        polymask_version=__version__,
-        preds=str(preds),
-        gt=str(gt),
-        settings=Settings(
-            num_classes=c,
-            ignore_index=ignore,
-            empty=options.empty,
-            include_background=options.include_background,
-            missing=options.missing,
-            boundary=options.boundary,
-        ),
-        images_scored=len(per_image.keys),
-        missing_predictions=list(pairing.missing),
-        extra_predictions=pairing.extra,
-        problems=[
-            ProblemEntry(file=p.file, message=p.message)
-            for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))
-        ],
-        summary=Aggregates(
-            **{
-                "global": _metrics(global_values, None, fg),
-                "mean-per-image": _metrics(mpi_values, None, fg),
-            }
-        ),
-        classes=classes,
-        worst=ranked[: options.worst],
-        images=images,
-        gates=[],
-        passed=True,
-    )
-
-
-def parse_class_thresholds(spec: str, names: list[str]) -> dict[int, float]:
-    """``road=0.9,person=0.7`` (names or ids) -> {class id: threshold}."""
-    by_name = {n: i for i, n in enumerate(names)}
-    out = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, sep, value = item.rpartition("=")
-        if not sep or not name:
-            raise UsageError(f"expected CLASS=THRESHOLD, got {item!r}")
-        if name in by_name:
-            cls = by_name[name]
-        elif name.isdigit() and int(name) < len(names):
-            cls = int(name)
-        else:
-            raise UsageError(f"unknown class {name!r}; classes: {', '.join(names)}")
-        try:
-            out[cls] = float(value)
-        except ValueError:
-            raise UsageError(f"{item!r}: threshold {value!r} is not a number") from None
-    return out
-
-
-def apply_gates(
-    report: ScoreReport,
-    fail_under: float | None = None,
-    fail_under_class: dict[int, float] | None = None,
-    aggregate: Aggregate = "global",
-) -> ScoreReport:
-    """The report with its gates evaluated: mean Dice and per-class Dice against thresholds.
-
-    An undefined value (null) fails its gate: a threshold on a class that never occurs cannot
-    be claimed met.
-    """
-    gates = []
-    if fail_under is not None:
-        value = report.summary.get(aggregate).dice
-        gates.append(
-            GateResult(
-                name="mean dice",
-                aggregate=aggregate,
-                threshold=fail_under,
-                value=value,
-                passed=value is not None and value >= fail_under,
-            )
-        )
-    for cls, threshold in sorted((fail_under_class or {}).items()):
-        score = report.classes[cls]
-        value = score.metrics.get(aggregate).dice
-        gates.append(
-            GateResult(
-                name=f"dice of {score.name}",
-                aggregate=aggregate,
-                threshold=threshold,
-                value=value,
-                passed=value is not None and value >= threshold,
-            )
-        )
-    return report.model_copy(update={"gates": gates, "passed": all(g.passed for g in gates)})

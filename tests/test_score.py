@@ -17,7 +17,8 @@ from PIL import Image
 from polymask.errors import UsageError
 from polymask.labels import LabelMap
 from polymask.masks import write_png
-from polymask.score import ScoreOptions, apply_gates, parse_class_thresholds, score_folders
+from polymask.score import ScoreOptions, score_folders
+from polymask.score_summary import apply_gates, parse_class_thresholds
 from tests.score_reference import score_reference
 
 IGNORE = 255

@@ -175,7 +175,8 @@ def score(
         render_json,
         render_markdown,
     )
-    from polymask.score import ScoreOptions, apply_gates, parse_class_thresholds, score_folders
+    from polymask.score import ScoreOptions, score_folders
+    from polymask.score_summary import apply_gates, parse_class_thresholds
     from polymask.storage import atomic_write
 
     width = _boundary(boundary)
