@@ -106,6 +106,7 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     convention = options.convention or DEFAULT_CONVENTION[fmt]
     order = options.order or DEFAULT_ORDER.get(fmt, "file")
     for ann in annotations:
+        outcome.problems.extend(ann.warnings)  # reported, but the mask is still made
         fingerprint = _fingerprint(data_hash, ann.key, convention, order, fmt, options)
         try:
             if options.check:

@@ -62,3 +62,35 @@ def test_a_bad_file_fails_alone(tmp_path):
     assert result.exit_code == 1
     assert "bad.json:4:27: annotations[0].image_id: image_id 5 is not in images" in result.stdout
     assert (out / "crowd.png").exists()
+
+
+def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
+    """A COCO bbox that disagrees with its polygon is a warning: shown, mask made, exit 0."""
+    import json
+
+    from click.testing import CliRunner
+
+    from polymask.cli.main import cli
+
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}],
+        "categories": [{"id": 3, "name": "car"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 3,
+                "iscrowd": 0,
+                "area": 16.0,
+                "bbox": [0, 0, 1, 1],
+                "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]],
+            }
+        ],
+    }
+    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(
+        cli, ["rasterize", str(tmp_path / "coco.json"), "-o", str(tmp_path / "m")]
+    )
+    assert r.exit_code == 0, r.output
+    assert "warning" in r.stdout and "annotations[0].bbox" in r.stdout
+    assert (tmp_path / "m" / "a.png").exists()

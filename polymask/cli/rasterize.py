@@ -168,7 +168,7 @@ def rasterize(
                 counts[image.status] = counts.get(image.status, 0) + 1
                 if image.status in ("missing", "differs") or image.detail:
                     outcomes.append(image)
-        failed_files = sum(1 for p in {p.file for p in problems})
+        failed_files = len({p.file for p in problems if p.severity == "error"})
     for p in sorted(problems, key=lambda p: (p.file, p.path)):
         click.echo(str(p))
     for image in sorted(outcomes, key=lambda i: i.key):
