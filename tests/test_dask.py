@@ -93,7 +93,10 @@ def test_validate_on_a_local_dask_cluster(dataset):
 
 
 def test_unreachable_scheduler_is_a_usage_error(dataset):
-    r = CliRunner().invoke(cli, ["validate", str(dataset), "--scheduler", "tcp://127.0.0.1:9"])
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        r = CliRunner().invoke(cli, ["validate", str(dataset), "--scheduler", "tcp://127.0.0.1:9"])
     assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output
 
 
