@@ -94,3 +94,41 @@ def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
     assert r.exit_code == 0, r.output
     assert "warning" in r.stdout and "annotations[0].bbox" in r.stdout
     assert (tmp_path / "m" / "a.png").exists()
+
+
+def test_coco_crowd_regions_as_class_or_ignore(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from polymask.cli.main import cli
+    from polymask.masks import read_mask
+
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}],
+        "categories": [{"id": 3, "name": "person"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 3,
+                "iscrowd": 1,
+                "area": 16.0,
+                "bbox": [2, 2, 4, 4],
+                "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]],
+            }
+        ],
+    }
+    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    runner = CliRunner()
+    for crowd, value in (("class", 1), ("ignore", 255)):
+        out = tmp_path / crowd
+        r = runner.invoke(
+            cli, ["rasterize", str(tmp_path / "coco.json"), "-o", str(out), "--crowd", crowd]
+        )
+        assert r.exit_code == 0, r.output
+        assert read_mask(out / "a.png")[4, 4] == value
+    r = runner.invoke(
+        cli, ["stats", str(tmp_path / "coco.json"), "--crowd", "ignore", "--json", "-"]
+    )
+    assert r.exit_code == 0 and json.loads(r.stdout)["ignore_pixels"] > 0

@@ -9,7 +9,7 @@ FORMATS = ("labelme", "via", "cvat", "geojson", "coco", "label-studio")
 
 
 def format_opts(fn):
-    """--format, --label-attribute, --label-property, --image-size and --reference."""
+    """--format, --label-attribute, --label-property, --image-size, --crowd and --reference."""
     options = [
         click.option(
             "--format",
@@ -37,6 +37,13 @@ def format_opts(fn):
             "image file next to the annotations.",
         ),
         click.option(
+            "--crowd",
+            type=click.Choice(["class", "ignore"]),
+            default="class",
+            show_default=True,
+            help="COCO: paint crowd regions (iscrowd 1) as their category, or as ignore.",
+        ),
+        click.option(
             "--reference",
             type=click.Path(exists=True, dir_okay=False),
             help="GeoJSON: a georeferenced raster; coordinates are in its CRS and masks "
@@ -48,7 +55,7 @@ def format_opts(fn):
     return fn
 
 
-def build_format_options(label_attribute, label_property, image_size, reference):
+def build_format_options(label_attribute, label_property, image_size, reference, crowd="class"):
     """The :class:`FormatOptions` of the given option values (UsageError on a bad size)."""
     from polymask.formats.options import FormatOptions, parse_image_size
 
@@ -57,6 +64,7 @@ def build_format_options(label_attribute, label_property, image_size, reference)
         label_property=label_property,
         image_size=parse_image_size(image_size) if image_size else None,
         reference=reference,
+        crowd=crowd,
     )
 
 

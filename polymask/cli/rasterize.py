@@ -94,6 +94,7 @@ def rasterize(
     label_attribute,
     label_property,
     image_size,
+    crowd,
     reference,
     mask_format,
     workers,
@@ -122,7 +123,7 @@ def rasterize(
     out = as_path(out_dir)
     with usage_errors():
         format_options = build_format_options(
-            label_attribute, label_property, image_size, reference
+            label_attribute, label_property, image_size, reference, crowd
         )
         if mask_format == "tif" and not reference:
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")

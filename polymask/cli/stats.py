@@ -119,6 +119,7 @@ def stats(
     label_attribute,
     label_property,
     image_size,
+    crowd,
     reference,
     workers,
     scheduler,
@@ -143,7 +144,7 @@ def stats(
         raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
     with usage_errors():
         format_options = build_format_options(
-            label_attribute, label_property, image_size, reference
+            label_attribute, label_property, image_size, reference, crowd
         )
         source = source or _judge_source(inputs)
         files = _find(inputs, source)

@@ -44,6 +44,7 @@ def validate(
     label_attribute,
     label_property,
     image_size,
+    crowd,
     reference,
     workers,
     scheduler,
@@ -62,7 +63,7 @@ def validate(
     p = apply_config(ctx, inputs, dict(ctx.params), keys)
     with usage_errors():
         format_options = build_format_options(
-            label_attribute, label_property, image_size, reference
+            label_attribute, label_property, image_size, reference, crowd
         )
         files = find_inputs(inputs)
         label_map = (

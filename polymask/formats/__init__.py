@@ -35,7 +35,7 @@ DEFAULT_CONVENTION = {
 """The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
 DEFAULT_ORDER = {"cvat": "z"}
 """How overlaps stack when ``--order`` is not given: CVAT records a z order; others file order."""
-TAKES_OPTIONS = {"via", "cvat", "geojson"}
+TAKES_OPTIONS = {"via", "cvat", "geojson", "coco"}
 """Loaders that take a :class:`FormatOptions` (label attribute, image size, reference raster)."""
 SNIFFERS = {
     "cvat": cvat.looks_like,

@@ -7,7 +7,7 @@ One file describes many images. Each annotation's ``segmentation`` is a list of 
 In the canonical model an annotation with several polygons becomes several polygon shapes with
 the annotation's id as their group (one instance); an RLE becomes a ``mask`` shape cropped to
 its bounding box. Crowd annotations (``iscrowd: 1``) are burned as their category, as
-``annToMask`` does.
+``annToMask`` does, or as the ignore index with ``--crowd ignore``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from polymask.formats.common import (
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
-from polymask.formats.options import image_key
+from polymask.formats.options import FormatOptions, image_key
+from polymask.labels import IGNORE
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -154,7 +155,9 @@ def parse(text: str, file: str, strict: bool = False) -> CocoFile:
         raise AnnotationError(parse_problems(text, file, exc, hidden=_HIDDEN_TAGS)) from None
 
 
-def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAnnotation]:
+def load(
+    path: Path, key: str, root: Path, strict: bool = False, options: FormatOptions | None = None
+) -> list[ImageAnnotation]:
     """Read a COCO file into one :class:`ImageAnnotation` per image, in the file's image order.
 
     Raises :class:`AnnotationError` with every error found; warnings (bbox or area that do not
@@ -210,6 +213,8 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
             continue
         img = doc.images[img_index]
         label = categories[ann.category_id]
+        if ann.iscrowd and options is not None and options.crowd == "ignore":
+            label = IGNORE
         group = ann.id if ann.id is not None else f"annotations[{i}]"
         made = _shapes(ann, where, label, group, img.width, img.height, report)
         shapes[img_index].extend(made)

@@ -28,6 +28,9 @@ class FormatOptions:
     """(width, height) for files that do not state it (VIA, pixel GeoJSON)."""
     reference: str | None = None
     """GeoJSON: a georeferenced raster whose transform maps world coordinates to its pixels."""
+    crowd: str = "class"
+    """COCO: crowd regions (``iscrowd: 1``) painted as their category (``class``, as annToMask)
+    or as the ignore index (``ignore``, as semantic-segmentation training usually wants)."""
 
     def describe(self) -> str:
         """Stable text for fingerprints: a change of option means the masks are rebuilt."""
