@@ -6,11 +6,11 @@ registry picks the module for a file, from ``--format`` or from the file's conte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.errors import UsageError
 from polymask.formats import coco, cvat, geojson, labelme, labelstudio, via
 from polymask.formats.options import FormatOptions
 from polymask.model import ImageAnnotation
@@ -115,17 +115,3 @@ def load_annotations(
         raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(LOADERS))}")
     extra = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
     return LOADERS[fmt](source.path, source.key, source.root, strict, **extra)
-
-
-def iter_annotations(
-    files: Iterable[InputFile],
-    fmt: str | None = None,
-    strict: bool = False,
-    options: FormatOptions | None = None,
-) -> Iterator[tuple[InputFile, list[ImageAnnotation] | None, list[Problem]]]:
-    """Load files one at a time: (file, annotations or None, problems); bad input never raises."""
-    for f in files:
-        try:
-            yield f, load_annotations(f, fmt, strict, options), []
-        except AnnotationError as exc:
-            yield f, None, exc.problems

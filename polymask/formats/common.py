@@ -183,12 +183,6 @@ class JsonReporter:
         return [p for p in self.problems if p.severity == "error"]
 
 
-def locate(text: str, loc: tuple) -> tuple[int, int]:
-    """1-based (line, column) of the value at ``loc`` in JSON ``text`` (one-off lookups; keep a
-    :class:`JsonLocator` for many)."""
-    return JsonLocator(text).line_column(loc)
-
-
 def parse_problems(
     text: str,
     file: str,
