@@ -128,12 +128,16 @@ def _byte_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
         cms[i] = table[:c, :c]
     out = BatchCounts(cms)
     if boundary is not None:
-        band_rows = [_numpy_band_counts(g, p, c, ignore_index, boundary) for g, p in pairs]
-        out.band_gt, out.band_pred, out.band_hit = (
-            np.stack([r[i] for r in band_rows]) if band_rows else np.zeros((0, c), np.int64)
-            for i in range(3)
-        )
+        _add_numpy_bands(out, pairs, c, ignore_index, boundary)
     return out
+
+
+def _add_numpy_bands(out: BatchCounts, pairs, c: int, ignore_index, boundary) -> None:
+    """Fill ``out``'s band counts, one image at a time in numpy."""
+    rows = [_numpy_band_counts(g, p, c, ignore_index, boundary) for g, p in pairs]
+    out.band_gt, out.band_pred, out.band_hit = (
+        np.stack([r[i] for r in rows]) if rows else np.zeros((0, c), np.int64) for i in range(3)
+    )
 
 
 def _layout(pairs, c: int, ignore_index: int | None) -> tuple[int, int, bool]:
@@ -162,11 +166,7 @@ def _numpy_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
     cm = np.bincount(index, minlength=n * stride).reshape(n, rows, c)[:, :c, :]
     out = BatchCounts(np.ascontiguousarray(cm, dtype=np.int64))
     if boundary is not None:
-        band_rows = [_numpy_band_counts(g, p, c, ignore_index, boundary) for g, p in pairs]
-        out.band_gt, out.band_pred, out.band_hit = (
-            np.stack([r[i] for r in band_rows]) if band_rows else np.zeros((0, c), np.int64)
-            for i in range(3)
-        )
+        _add_numpy_bands(out, pairs, c, ignore_index, boundary)
     return out
 
 
