@@ -1,15 +1,29 @@
 """Options that choose and configure the input format, shared by the commands that read
-annotations (``validate``, ``rasterize``)."""
+annotations (``validate``, ``rasterize``, ``stats``)."""
 
 from __future__ import annotations
 
+import functools
+
 import click
+
+from polymask.cli.options import usage_errors
 
 FORMATS = ("labelme", "via", "cvat", "geojson", "coco", "label-studio")
 
 
 def format_opts(fn):
-    """--format, --label-attribute, --label-property, --image-size, --crowd and --reference."""
+    """--format, and the options that become one ``format_options`` argument of ``fn``:
+    --label-attribute, --label-property, --image-size, --crowd and --reference."""
+
+    @functools.wraps(fn)
+    def command(*args, label_attribute, label_property, image_size, crowd, reference, **kwargs):
+        with usage_errors():
+            kwargs["format_options"] = build_format_options(
+                label_attribute, label_property, image_size, reference, crowd
+            )
+        return fn(*args, **kwargs)
+
     options = [
         click.option(
             "--format",
@@ -51,8 +65,8 @@ def format_opts(fn):
         ),
     ]
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        command = option(command)
+    return command
 
 
 def build_format_options(label_attribute, label_property, image_size, reference, crowd="class"):

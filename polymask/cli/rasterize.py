@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from polymask.cli.format_options import build_format_options, format_opts, mask_format_opt
+from polymask.cli.format_options import format_opts, mask_format_opt
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -91,11 +91,7 @@ def rasterize(
     force,
     check,
     fmt,
-    label_attribute,
-    label_property,
-    image_size,
-    crowd,
-    reference,
+    format_options,
     mask_format,
     workers,
     scheduler,
@@ -122,10 +118,7 @@ def rasterize(
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
     out = as_path(out_dir)
     with usage_errors():
-        format_options = build_format_options(
-            label_attribute, label_property, image_size, reference, crowd
-        )
-        if mask_format == "tif" and not reference:
+        if mask_format == "tif" and not format_options.reference:
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         files = find_inputs(inputs)
         if labels_file:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from polymask.cli.format_options import build_format_options, format_opts
+from polymask.cli.format_options import format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -116,11 +116,7 @@ def stats(
     min_images_per_class,
     require_all_classes,
     fmt,
-    label_attribute,
-    label_property,
-    image_size,
-    crowd,
-    reference,
+    format_options,
     workers,
     scheduler,
 ):
@@ -143,9 +139,6 @@ def stats(
     if outputs.count("-") > 1:
         raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
     with usage_errors():
-        format_options = build_format_options(
-            label_attribute, label_property, image_size, reference, crowd
-        )
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
         label_map = _label_map(

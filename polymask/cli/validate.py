@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from polymask.cli.format_options import build_format_options, format_opts
+from polymask.cli.format_options import format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -41,11 +41,7 @@ def validate(
     strict,
     exit_zero,
     fmt,
-    label_attribute,
-    label_property,
-    image_size,
-    crowd,
-    reference,
+    format_options,
     workers,
     scheduler,
 ):
@@ -62,9 +58,6 @@ def validate(
     keys = {"labels_file": "labels", "ignore_index": "ignore_index", "workers": "workers"}
     p = apply_config(ctx, inputs, dict(ctx.params), keys)
     with usage_errors():
-        format_options = build_format_options(
-            label_attribute, label_property, image_size, reference, crowd
-        )
         files = find_inputs(inputs)
         label_map = (
             LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
