@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -64,30 +65,21 @@ def test_a_bad_file_fails_alone(tmp_path):
     assert (out / "crowd.png").exists()
 
 
-def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
-    """A COCO bbox that disagrees with its polygon is a warning: shown, mask made, exit 0."""
-    import json
-
-    from click.testing import CliRunner
-
-    from polymask.cli.main import cli
-
+def one_square_coco(path, iscrowd: int, bbox: list) -> None:
+    """A COCO file with one 4x4 square annotation of category 'person' on a 20x10 image."""
+    ann = {"id": 1, "image_id": 1, "category_id": 3, "iscrowd": iscrowd, "area": 16.0,
+           "bbox": bbox, "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]]}  # fmt: skip
     doc = {
         "images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}],
-        "categories": [{"id": 3, "name": "car"}],
-        "annotations": [
-            {
-                "id": 1,
-                "image_id": 1,
-                "category_id": 3,
-                "iscrowd": 0,
-                "area": 16.0,
-                "bbox": [0, 0, 1, 1],
-                "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]],
-            }
-        ],
+        "categories": [{"id": 3, "name": "person"}],
+        "annotations": [ann],
     }
-    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    path.write_text(json.dumps(doc))
+
+
+def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
+    """A COCO bbox that disagrees with its polygon is a warning: shown, mask made, exit 0."""
+    one_square_coco(tmp_path / "coco.json", iscrowd=0, bbox=[0, 0, 1, 1])
     r = CliRunner().invoke(
         cli, ["rasterize", str(tmp_path / "coco.json"), "-o", str(tmp_path / "m")]
     )
@@ -97,29 +89,7 @@ def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
 
 
 def test_coco_crowd_regions_as_class_or_ignore(tmp_path):
-    import json
-
-    from click.testing import CliRunner
-
-    from polymask.cli.main import cli
-    from polymask.masks import read_mask
-
-    doc = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}],
-        "categories": [{"id": 3, "name": "person"}],
-        "annotations": [
-            {
-                "id": 1,
-                "image_id": 1,
-                "category_id": 3,
-                "iscrowd": 1,
-                "area": 16.0,
-                "bbox": [2, 2, 4, 4],
-                "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]],
-            }
-        ],
-    }
-    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    one_square_coco(tmp_path / "coco.json", iscrowd=1, bbox=[2, 2, 4, 4])
     runner = CliRunner()
     for crowd, value in (("class", 1), ("ignore", 255)):
         out = tmp_path / crowd
