@@ -118,10 +118,14 @@ def _resolve(
 
 
 def _paint_center(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
-    """GDAL's centre rule via rasterio; runs of vector shapes are burned in one call, handed
-    over as GeoJSON mappings (see :func:`polymask.geometry.to_geojson`)."""
+    """GDAL's centre rule: polygons filled by :mod:`polymask.scanfill` where it reproduces GDAL,
+    the rest burned by rasterio in runs of consecutive shapes, handed over as GeoJSON mappings
+    (see :func:`polymask.geometry.to_geojson`)."""
     from rasterio.features import rasterize
 
+    from polymask.scanfill import gdal_filler
+
+    fill = gdal_filler()
     out = np.zeros(size, dtype=dtype)
     run: list = []
 
@@ -134,39 +138,71 @@ def _paint_center(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -
         if shape.kind == "mask":
             flush()
             _paste_patch(out, shape, value)
-        else:
-            geom = to_geojson(shape)
-            if geom is not None:
-                run.append((geom, int(value)))
+            continue
+        geom = to_geojson(shape)
+        if geom is None:
+            continue
+        polygons = _polygon_rings(geom) if fill is not None else None
+        if polygons is None:
+            run.append((geom, int(value)))
+            continue
+        flush()
+        for xy, sizes in polygons:
+            fill(out, xy, sizes, int(value))
     flush()
     return out
+
+
+def _polygon_rings(geom: dict) -> list[tuple[list, tuple[int, ...]]] | None:
+    """(vertices of all rings, ring sizes) per polygon of a GeoJSON Polygon or MultiPolygon, or
+    None for other types. GDAL burns the parts of a multipolygon one by one."""
+    kind, coords = geom["type"], geom["coordinates"]
+    if kind == "Polygon":
+        coords = [coords]
+    elif kind != "MultiPolygon":
+        return None
+    return [([p for ring in rings for p in ring], tuple(map(len, rings))) for rings in coords]
 
 
 def _paint_labelme(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
     """LabelMe's Pillow drawing, straight onto one canvas.
 
     Painting a shape with its value directly sets exactly the pixels LabelMe's per-shape boolean
-    mask would, without allocating a full-size mask per shape. Pillow draws into the returned
-    array itself (:mod:`polymask.canvas`); where it cannot, :func:`_paint_labelme_copying` draws
-    the same pixels on an image of its own.
+    mask would, without allocating a full-size mask per shape. Polygons are filled by
+    :mod:`polymask.scanfill` where it reproduces this Pillow; the other shapes are drawn by
+    Pillow into the returned array itself (:mod:`polymask.canvas`); where it cannot,
+    :func:`_paint_labelme_copying` draws the same pixels on an image of its own.
     """
     from PIL import ImageDraw
 
     from polymask.canvas import drawing_canvas
+    from polymask.scanfill import pillow_filler
 
+    fill = pillow_filler()
     out = np.zeros(size, dtype=dtype)
-    canvas = drawing_canvas(out)
-    if canvas is None:
-        return _paint_labelme_copying(size, jobs, dtype)
-    draw = ImageDraw.Draw(canvas)
+    draw = None
     for shape, value in jobs:
         if shape.kind == "mask":
             _paste_patch(out, shape, value)
         elif shape.holes:
             out[_labelme_mask(size, shape)] = value
+        elif fill is not None and shape.kind in ("polygon", "ellipse"):
+            fill(out, _labelme_outline(shape), int(value))
         else:
+            if draw is None:
+                canvas = drawing_canvas(out)
+                if canvas is None:
+                    return _paint_labelme_copying(size, jobs, dtype)
+                draw = ImageDraw.Draw(canvas)
             _draw_labelme(draw, shape, int(value))
     return out
+
+
+def _labelme_outline(shape: Shape) -> list[tuple[float, float]]:
+    """The vertices Pillow is given for a polygon or an ellipse."""
+    if shape.kind == "ellipse":
+        return to_geometry(shape).exterior.coords[:-1]
+    return shape.points
 
 
 def _paint_labelme_copying(
@@ -225,8 +261,7 @@ def _draw_labelme(draw, shape: Shape, v: int) -> None:
     elif kind == "linestrip":
         draw.line(pts, fill=v, width=round(shape.line_width), joint="curve")
     elif kind == "ellipse":
-        ring = to_geometry(shape).exterior.coords[:-1]
-        draw.polygon(list(ring), fill=v, outline=v)
+        draw.polygon(list(_labelme_outline(shape)), fill=v, outline=v)
     else:
         raise ValueError(f"cannot draw shape kind {kind!r}")
 

@@ -29,14 +29,19 @@ class ShapeTooLarge(ValueError):
 
 def paint(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
     from polymask.raster import _paste_patch
+    from polymask.scanfill import coco_filler
 
+    fill = coco_filler()
     out = np.zeros(size, dtype=dtype)
     for shape, value in jobs:
         if shape.kind == "mask":
             _paste_patch(out, shape, value)
             continue
         rings = _rings(shape)
-        if len(rings) == 1 and not rings[0][1]:  # the common case: paint only its columns
+        if len(rings) == 1 and not rings[0][1] and fill is not None:  # the common case, in C
+            if not fill(out, rings[0][0], int(value), MAX_STEPS):
+                raise ShapeTooLarge(shape.where)
+        elif len(rings) == 1 and not rings[0][1]:  # without C: paint only its columns
             xy = _checked(rings[0][0], shape)
             (r0, c0), block = polygon_block(xy, *size)
             out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]][block] = value
