@@ -78,50 +78,6 @@ cmp_start(const void *a, const void *b) {
     return (s->index > t->index) - (s->index < t->index);
 }
 
-/* In-place sort of a row's crossings. Rows of self-intersecting outlines hold a hundred or
-   more, so this is a quicksort without a comparison callback, finished by insertion sort. */
-#define DEFINE_SORT(name, type)                                                               \
-    static void name(type *v, int n) {                                                        \
-        while (n > 16) {                                                                      \
-            type a = v[0], b = v[n / 2], c = v[n - 1];                                        \
-            type pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b)); \
-            int i = 0, j = n - 1;                                                             \
-            while (i <= j) {                                                                  \
-                while (v[i] < pivot) {                                                        \
-                    i++;                                                                      \
-                }                                                                             \
-                while (v[j] > pivot) {                                                        \
-                    j--;                                                                      \
-                }                                                                             \
-                if (i <= j) {                                                                 \
-                    type t = v[i];                                                            \
-                    v[i++] = v[j];                                                            \
-                    v[j--] = t;                                                               \
-                }                                                                             \
-            }                                                                                 \
-            /* recurse into the smaller side, loop on the larger */                          \
-            if (j + 1 < n - i) {                                                              \
-                name(v, j + 1);                                                               \
-                v += i;                                                                       \
-                n -= i;                                                                       \
-            } else {                                                                          \
-                name(v + i, n - i);                                                           \
-                n = j + 1;                                                                    \
-            }                                                                                 \
-        }                                                                                     \
-        for (int i = 1; i < n; i++) {                                                         \
-            type x = v[i];                                                                    \
-            int j = i - 1;                                                                    \
-            for (; j >= 0 && v[j] > x; j--) {                                                 \
-                v[j + 1] = v[j];                                                              \
-            }                                                                                 \
-            v[j + 1] = x;                                                                     \
-        }                                                                                     \
-    }
-
-DEFINE_SORT(sort_ints, int)
-DEFINE_SORT(sort_floats, float)
-
 /* ------------------------------------------------------------------------------------------ */
 /* Pillow: integer vertices, float crossings, outline pixels included                         */
 
@@ -183,9 +139,12 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
     PEdge *e = malloc(sizeof(PEdge) * (size_t)count);
     Start *table = malloc(sizeof(Start) * (size_t)count); /* sloped edges, by ymin */
     int *active = malloc(sizeof(int) * (size_t)count); /* edges crossing the row, by index */
+    int *order = malloc(sizeof(int) * (size_t)count);  /* the same edges, by crossing */
+    float *val = malloc(sizeof(float) * (size_t)count); /* each edge's crossing on the row */
+    unsigned char *twice = malloc((size_t)count);     /* whether it counts twice */
     float *xx = malloc(sizeof(float) * 2 * (size_t)count);
     int status = -1;
-    if (!e || !table || !active || !xx) {
+    if (!e || !table || !active || !order || !val || !twice || !xx) {
         goto done;
     }
     int n = pillow_edges(xy, count, e);
@@ -219,7 +178,11 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
     /* Rows past the last one would paint nothing; ymax itself stays as Pillow computes it,
        since the "consistent polygons" rule below compares with it. */
     int last_row = ymax < c->height - 1 ? ymax : c->height - 1;
-    int next = 0, n_active = 0;
+    /* Crossings are computed in edge order, as the corner rule needs, and kept sorted through
+       `order`, which holds the previous row's sorted order: rows differ by a few swaps, so an
+       insertion sort puts them right in about one pass, where sorting afresh would cost
+       n log n a row on outlines with a hundred crossings. */
+    int next = 0, n_active = 0, n_order = 0;
     for (int y = ymin; y <= last_row; y++) {
         while (next < sloped && table[next].row <= y) {
             int k = table[next++].index;
@@ -231,6 +194,7 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
                 active[a] = active[a - 1];
             }
             active[a] = k;
+            order[n_order++] = k;
         }
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
@@ -239,15 +203,23 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
             }
         }
         n_active = kept;
+        kept = 0;
+        for (int a = 0; a < n_order; a++) {
+            if (e[order[a]].ymax >= y) {
+                order[kept++] = order[a];
+            }
+        }
+        n_order = kept;
 
-        int j = 0;
         for (int a = 0; a < n_active; a++) {
-            const PEdge *cur = &e[active[a]];
-            xx[j++] = (y - cur->y0) * cur->dx + cur->x0;
+            const int id = active[a];
+            const PEdge *cur = &e[id];
+            float *x = &val[id];
+            *x = (y - cur->y0) * cur->dx + cur->x0;
+            twice[id] = 0;
             if (y == cur->ymax && y < ymax) {
                 /* Needed to draw consistent polygons */
-                xx[j] = xx[j - 1];
-                j++;
+                twice[id] = 1;
             } else if ((y == cur->ymin || y == cur->ymax) && cur->dx != 0) {
                 /* Connect discontiguous corners: the edges before this one that end or start
                    on this row, in edge order, the first that meets it deciding */
@@ -256,17 +228,16 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
                     if ((y != other->ymin && y != other->ymax) || other->dx == 0) {
                         continue;
                     }
-                    if (roundf(xx[j - 1]) == roundf((y - other->y0) * other->dx + other->x0)) {
+                    if (roundf(*x) == roundf((y - other->y0) * other->dx + other->x0)) {
                         int offset = y == cur->ymax ? -1 : 1;
                         float adjacent = (y + offset - cur->y0) * cur->dx + cur->x0;
                         if (y + offset >= other->ymin && y + offset <= other->ymax) {
                             float adjacent_other =
                                 (y + offset - other->y0) * other->dx + other->x0;
-                            if (xx[j - 1] > adjacent + 1 && xx[j - 1] > adjacent_other + 1) {
-                                xx[j - 1] = roundf(fmax(adjacent, adjacent_other)) + 1;
-                            } else if (xx[j - 1] < adjacent - 1 &&
-                                       xx[j - 1] < adjacent_other - 1) {
-                                xx[j - 1] = roundf(fmin(adjacent, adjacent_other)) - 1;
+                            if (*x > adjacent + 1 && *x > adjacent_other + 1) {
+                                *x = roundf(fmax(adjacent, adjacent_other)) + 1;
+                            } else if (*x < adjacent - 1 && *x < adjacent_other - 1) {
+                                *x = roundf(fmin(adjacent, adjacent_other)) - 1;
                             }
                             break;
                         }
@@ -274,7 +245,20 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
                 }
             }
         }
-        sort_floats(xx, j);
+        for (int i = 1; i < n_order; i++) {
+            int id = order[i], k = i - 1;
+            for (; k >= 0 && val[order[k]] > val[id]; k--) {
+                order[k + 1] = order[k];
+            }
+            order[k + 1] = id;
+        }
+        int j = 0;
+        for (int a = 0; a < n_order; a++) {
+            xx[j++] = val[order[a]];
+            if (twice[order[a]]) {
+                xx[j++] = val[order[a]];
+            }
+        }
         for (int i = 1; i < j; i += 2) {
             span(c, y, ROUND_UP(xx[i - 1]), ROUND_DOWN(xx[i]));
         }
@@ -284,6 +268,9 @@ done:
     free(e);
     free(table);
     free(active);
+    free(order);
+    free(val);
+    free(twice);
     free(xx);
     return status;
 }
@@ -481,22 +468,30 @@ gdal_fill(const Canvas *c, const double *xy, int n, const int *part_size, int n_
         while (next < n_edges && order[next].row <= y) {
             active[n_active++] = order[next++].index;
         }
-        int kept = 0, m = 0;
+        /* `active` keeps the previous row's crossing order, so sorting the crossings is
+           about one insertion-sort pass (see pillow_fill) */
+        int m = 0;
         const double dy = y + 0.5;
         for (int a = 0; a < n_active; a++) {
             const GEdge *g = &e[active[a]];
             if (g->last < y) {
                 continue;
             }
-            active[kept++] = active[a];
             const double intersect = (dy - g->y1) * (g->x2 - g->x1) / (g->y2 - g->y1) + g->x1;
-            ints[m++] = (int)floor(intersect + 0.5);
+            const int x = (int)floor(intersect + 0.5), id = active[a];
+            int k = m - 1;
+            for (; k >= 0 && ints[k] > x; k--) {
+                ints[k + 1] = ints[k];
+                active[k + 1] = active[k];
+            }
+            ints[k + 1] = x;
+            active[k + 1] = id;
+            m++;
         }
-        n_active = kept;
+        n_active = m;
         if (n_active == 0 && next >= n_edges) {
             break;
         }
-        sort_ints(ints, m);
         for (int i = 0; i + 1 < m; i += 2) {
             if (ints[i] <= maxx && ints[i + 1] > minx) {
                 span(c, y, ints[i], ints[i + 1] - 1);
