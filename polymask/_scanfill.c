@@ -509,7 +509,7 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* pycocotools: vertices scaled by 5, outline walked step by step, column centres toggled     */
+/* pycocotools: vertices scaled by 5, the outline walked in steps, column centres toggled     */
 
 #define COCO_SCALE 5
 
@@ -540,36 +540,107 @@ toggles_add(Toggles *t, int col, int row) {
     return 0;
 }
 
-typedef struct {
-    int have, u, v;
-    int width, height;
-    Toggles toggles;
-} Walk;
-
-/* One upsampled outline point: a step across the centre line of a pixel column toggles the
-   mask there, at the row below the step (rounded up, clamped to the image). */
+/* The mask toggles where a step of the walk between outline points with u and u + 1 crosses
+   the centre line of a pixel column (u = 5c + 2 to 5c + 3): at column c, on the row below the
+   step, rounded up and clamped to the image. `v` is the smaller v of the step's two points. */
 static int
-walk_point(Walk *w, int u, int v) {
-    if (w->have && u != w->u) {
-        double xd = (double)(u < w->u ? u : u - 1);
-        xd = (xd + .5) / COCO_SCALE - .5;
-        if (floor(xd) == xd && xd >= 0 && xd <= w->width - 1) {
-            double yd = (double)(v < w->v ? v : w->v);
-            yd = (yd + .5) / COCO_SCALE - .5;
-            if (yd < 0) {
-                yd = 0;
-            } else if (yd > w->height) {
-                yd = w->height;
-            }
-            yd = ceil(yd);
-            if (toggles_add(&w->toggles, (int)xd, (int)yd) < 0) {
+toggle_at(Toggles *t, int u, int v, int width, int height) {
+    double xd = ((double)u + .5) / COCO_SCALE - .5;
+    if (floor(xd) != xd || xd < 0 || xd > width - 1) {
+        return 0;
+    }
+    double yd = ((double)v + .5) / COCO_SCALE - .5;
+    if (yd < 0) {
+        yd = 0;
+    } else if (yd > height) {
+        yd = height;
+    }
+    return toggles_add(t, (int)xd, (int)ceil(yd));
+}
+
+static inline int
+floor_div(int a, int b) {
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The toggles of one upsampled edge. pycocotools visits every point of the walk (5 a pixel);
+   only steps across a column centre toggle, and those are found directly: on a shallow edge u
+   is the step count, on a steep one u = (int)(xs + s t + .5) is monotone in t, so the step
+   from u = k to k + 1 is found from the estimate t = (k + .5 - xs) / s by testing that very
+   expression. Each point is computed as the walk computes it, so the toggles are the same. */
+static int
+edge_toggles(Toggles *t, int xs, int ys, int xe, int ye, int width, int height) {
+    int dx = abs(xe - xs), dy = abs(ys - ye);
+    int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+        int tmp = xs;
+        xs = xe;
+        xe = tmp;
+        tmp = ys;
+        ys = ye;
+        ye = tmp;
+    }
+    if (dx >= dy) {
+        if (dx == 0) {
+            return 0;
+        }
+        const double s = (double)(ye - ys) / dx;
+        /* steps from u = k to k + 1 with k = 5c + 2 in xs .. xe - 1 */
+        int c0 = floor_div(xs - 2 + 4, 5), c1 = floor_div(xe - 1 - 2, 5);
+        if (c0 < 0) {
+            c0 = 0;
+        }
+        if (c1 > width - 1) {
+            c1 = width - 1;
+        }
+        for (int c = c0; c <= c1; c++) {
+            int k = 5 * c + 2, step = k - xs;
+            int va = (int)(ys + s * step + .5), vb = (int)(ys + s * (step + 1) + .5);
+            if (toggle_at(t, k, va < vb ? va : vb, width, height) < 0) {
                 return -1;
             }
         }
+        return 0;
     }
-    w->have = 1;
-    w->u = u;
-    w->v = v;
+    if (xe == xs) {
+        return 0;
+    }
+    const double s = (double)(xe - xs) / dy;
+#define U(step) ((int)(xs + s * (step) + .5))
+    int u0 = U(0), u1 = U(dy);
+    int lo = u0 < u1 ? u0 : u1, hi = u0 < u1 ? u1 : u0;
+    int c0 = floor_div(lo - 2 + 4, 5), c1 = floor_div(hi - 1 - 2, 5);
+    if (c0 < 0) {
+        c0 = 0;
+    }
+    if (c1 > width - 1) {
+        c1 = width - 1;
+    }
+    for (int c = c0; c <= c1; c++) {
+        int k = 5 * c + 2;
+        /* the last step `step` on the start side of the boundary between k and k + 1 */
+        double estimate = floor((k + .5 - xs) / s);
+        int step = estimate < 0 ? 0 : estimate > dy - 1 ? dy - 1 : (int)estimate;
+        if (s > 0) {
+            while (step > 0 && U(step) > k) {
+                step--;
+            }
+            while (step + 1 <= dy && U(step + 1) <= k) {
+                step++;
+            }
+        } else {
+            while (step > 0 && U(step) < k + 1) {
+                step--;
+            }
+            while (step + 1 <= dy && U(step + 1) >= k + 1) {
+                step++;
+            }
+        }
+        if (toggle_at(t, k, ys + step, width, height) < 0) {
+            return -1;
+        }
+    }
+#undef U
     return 0;
 }
 
@@ -577,7 +648,7 @@ walk_point(Walk *w, int u, int v) {
 static int
 coco_fill(const Canvas *c, const double *xy, int k, long long max_steps) {
     int *x = malloc(sizeof(int) * (size_t)k), *y = malloc(sizeof(int) * (size_t)k);
-    Walk w = {0, 0, 0, c->width, c->height, {NULL, NULL, 0, 0}};
+    Toggles w = {NULL, NULL, 0, 0};
     int *start = NULL, *bucket = NULL;
     unsigned char *parity = NULL;
     int status = -1;
@@ -600,33 +671,8 @@ coco_fill(const Canvas *c, const double *xy, int k, long long max_steps) {
     }
     for (int j = 0; j < k; j++) {
         int jn = j + 1 < k ? j + 1 : 0;
-        int xs = x[j], xe = x[jn], ys = y[j], ye = y[jn];
-        int dx = abs(xe - xs), dy = abs(ys - ye);
-        int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
-        if (flip) {
-            int t = xs;
-            xs = xe;
-            xe = t;
-            t = ys;
-            ys = ye;
-            ye = t;
-        }
-        if (dx >= dy) {
-            double s = dx == 0 ? 0.0 : (double)(ye - ys) / dx;
-            for (int d = 0; d <= dx; d++) {
-                int t = flip ? dx - d : d;
-                if (walk_point(&w, t + xs, (int)(ys + s * t + .5)) < 0) {
-                    goto done;
-                }
-            }
-        } else {
-            double s = (double)(xe - xs) / dy;
-            for (int d = 0; d <= dy; d++) {
-                int t = flip ? dy - d : d;
-                if (walk_point(&w, (int)(xs + s * t + .5), t + ys) < 0) {
-                    goto done;
-                }
-            }
+        if (edge_toggles(&w, x[j], y[j], x[jn], y[jn], c->width, c->height) < 0) {
+            goto done;
         }
     }
 
@@ -635,8 +681,8 @@ coco_fill(const Canvas *c, const double *xy, int k, long long max_steps) {
        each column's parity flips at its toggles, and a row's inside pixels are its columns of
        odd parity. */
     int r0 = INT_MAX, c0 = INT_MAX, c1 = -1, rmax = -1;
-    for (Py_ssize_t i = 0; i < w.toggles.n; i++) {
-        int row = w.toggles.row[i], col = w.toggles.col[i];
+    for (Py_ssize_t i = 0; i < w.n; i++) {
+        int row = w.row[i], col = w.col[i];
         if (row > rmax) {
             rmax = row;
         }
@@ -660,22 +706,22 @@ coco_fill(const Canvas *c, const double *xy, int k, long long max_steps) {
     int r1 = rmax < c->height - 1 ? rmax : c->height - 1;
     int cols = c1 - c0 + 1, rows = r1 - r0 + 1;
     start = calloc((size_t)rows + 1, sizeof(int));
-    bucket = malloc(sizeof(int) * (size_t)(w.toggles.n ? w.toggles.n : 1));
+    bucket = malloc(sizeof(int) * (size_t)(w.n ? w.n : 1));
     parity = calloc((size_t)cols, 1);
     if (!start || !bucket || !parity) {
         goto done;
     }
-    for (Py_ssize_t i = 0; i < w.toggles.n; i++) {
-        if (w.toggles.row[i] < c->height) {
-            start[w.toggles.row[i] - r0 + 1]++;
+    for (Py_ssize_t i = 0; i < w.n; i++) {
+        if (w.row[i] < c->height) {
+            start[w.row[i] - r0 + 1]++;
         }
     }
     for (int r = 0; r < rows; r++) {
         start[r + 1] += start[r];
     }
-    for (Py_ssize_t i = 0; i < w.toggles.n; i++) {
-        if (w.toggles.row[i] < c->height) {
-            bucket[start[w.toggles.row[i] - r0]++] = w.toggles.col[i] - c0;
+    for (Py_ssize_t i = 0; i < w.n; i++) {
+        if (w.row[i] < c->height) {
+            bucket[start[w.row[i] - r0]++] = w.col[i] - c0;
         }
     }
     /* start[r] is now the end of row r's toggles, and the start of row r + 1's */
@@ -700,8 +746,8 @@ coco_fill(const Canvas *c, const double *xy, int k, long long max_steps) {
 done:
     free(x);
     free(y);
-    free(w.toggles.col);
-    free(w.toggles.row);
+    free(w.col);
+    free(w.row);
     free(start);
     free(bucket);
     free(parity);

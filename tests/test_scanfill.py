@@ -25,15 +25,17 @@ _scanfill = pytest.importorskip("polymask._scanfill", reason="built without a C 
 
 @st.composite
 def polygons(draw, min_points=3):
-    """(height, width, (n, 2) vertices): integers, halves, quarters or any float."""
+    """(height, width, (n, 2) vertices): integers, halves, quarters or any float, a few pixels
+    around the image or far beyond it."""
     h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     n = draw(st.integers(min_points, 12))
     grid = draw(st.sampled_from([1, 2, 4, None]))
-    side = max(h, w) + 8
+    margin = draw(st.sampled_from([8, 8, 8, 300]))  # sometimes long edges far off the image
+    side = max(h, w) + margin
     if grid is None:
-        coord = st.floats(-8, side, allow_nan=False, allow_infinity=False)
+        coord = st.floats(-margin, side, allow_nan=False, allow_infinity=False)
     else:
-        coord = st.integers(-8 * grid, side * grid).map(lambda v, g=grid: v / g)
+        coord = st.integers(-margin * grid, side * grid).map(lambda v, g=grid: v / g)
     xy = draw(st.lists(st.tuples(coord, coord), min_size=n, max_size=n))
     return h, w, np.array(xy, dtype=float)
 
