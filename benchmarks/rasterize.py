@@ -234,8 +234,10 @@ def machine() -> str:
 
 
 def deflate_name() -> str:
-    from polymask.png import DEFLATE
+    from polymask.png import DEFLATE, LABEL_DEFLATE
 
+    if LABEL_DEFLATE is not None:
+        return "polymask's C run-length deflater"
     if DEFLATE.__name__ == "zlib":
         return f"zlib {DEFLATE.ZLIB_RUNTIME_VERSION} (install polymask[fast] for zlib-ng)"
     return f"zlib-ng {getattr(DEFLATE, 'ZLIBNG_VERSION', '')}".strip()

@@ -5,11 +5,14 @@ costs more than the compression. Label maps do not need it: their rows are long 
 value, which a run-length deflate (``Z_RLE``) already squeezes to the size that filtering gives.
 So this writer emits every row with filter 0 (None) and deflates the whole image once.
 
-The deflate comes from zlib-ng when the optional ``zlib-ng`` package is installed (about 3x
-faster than the system zlib for ``Z_RLE``), else from the standard library; both are exact, and
-the file is a plain PNG that any reader decodes to the same pixels. Chunks are written in the
-order IHDR, PLTE, tEXt, IDAT, IEND, with nothing variable in them (no time stamp), so equal
-input gives equal bytes.
+The deflate comes from polymask's own C module where it was built (:mod:`polymask._labeldeflate`:
+runs of the sample before, found eight bytes at a time, one dynamic-Huffman block; as fast as
+zlib-ng on 8-bit maps, and on 16-bit ones, whose runs zlib's ``Z_RLE`` cannot see, about 5x
+faster and 6x smaller), else from zlib-ng when the optional ``zlib-ng`` package is installed
+(about 3x faster than the system zlib for ``Z_RLE``), else from the standard library. All are
+exact, and the file is a plain PNG that any reader decodes to the same pixels. Chunks are
+written in the order IHDR, PLTE, tEXt, IDAT, IEND, with nothing variable in them (no time
+stamp), so equal input gives equal bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ def _deflate_module() -> ModuleType:
 
 
 DEFLATE: ModuleType = _deflate_module()
-"""The module whose ``compressobj`` deflates IDAT: ``zlib_ng.zlib_ng`` or the standard ``zlib``."""
+"""The module whose ``compressobj`` deflates IDAT without the C module, and whose
+``decompressobj`` inflates it: ``zlib_ng.zlib_ng`` or the standard ``zlib``."""
+
+try:
+    from polymask import _labeldeflate as LABEL_DEFLATE
+except ImportError:  # built without a C compiler
+    LABEL_DEFLATE = None
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -50,6 +59,16 @@ def scanlines(array: np.ndarray) -> np.ndarray:
     return rows
 
 
+def zlib_stream(array: np.ndarray, deflate: ModuleType | None = None) -> bytes:
+    """The IDAT data of a 2-D uint8/uint16 array: its unfiltered scanlines, deflated by the C
+    module when it is there, by ``deflate`` (a zlib-like module) or :data:`DEFLATE` otherwise."""
+    if deflate is None and LABEL_DEFLATE is not None:
+        native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+        return LABEL_DEFLATE.deflate_scanlines(native)
+    z = (deflate or DEFLATE).compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return z.compress(scanlines(array).data) + z.flush()
+
+
 def encode(
     array: np.ndarray,
     palette: bytes | None = None,
@@ -60,7 +79,8 @@ def encode(
 
     uint8 with ``palette`` (768 bytes of RGB) gives an 8-bit palette image (colour type 3);
     uint8 without one an 8-bit grayscale image; uint16 a 16-bit grayscale image. ``text`` becomes
-    tEXt chunks (Latin-1 keys and values, as the PNG specification asks).
+    tEXt chunks (Latin-1 keys and values, as the PNG specification asks). ``deflate`` chooses a
+    zlib-like module over the C deflater (see :func:`zlib_stream`).
     """
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(f"expected a non-empty 2-D label array, got shape {array.shape}")
@@ -78,8 +98,7 @@ def encode(
         parts.append(chunk(b"PLTE", bytes(palette)))
     for key, value in (text or {}).items():
         parts.append(chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
-    z = (deflate or DEFLATE).compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    parts.append(chunk(b"IDAT", z.compress(scanlines(array).data) + z.flush()))
+    parts.append(chunk(b"IDAT", zlib_stream(array, deflate)))
     parts.append(chunk(b"IEND", b""))
     return b"".join(parts)
 

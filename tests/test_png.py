@@ -23,6 +23,8 @@ try:
     DEFLATES.append(pytest.param(zlib_ng, id="zlib-ng"))
 except ImportError:
     pass
+if png.LABEL_DEFLATE is not None:
+    DEFLATES.append(pytest.param(None, id="labeldeflate"))  # None: the C module
 
 
 def pillow_png(array: np.ndarray, palette: bool, fingerprint: str) -> bytes:
@@ -47,6 +49,39 @@ label_maps = st.one_of(
     arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40))),
     arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))),
 )
+
+
+@st.composite
+def runny_label_maps(draw):
+    """Label maps as masks are: rows of runs, some longer than a deflate match (258 bytes)."""
+    dtype = draw(st.sampled_from([np.uint8, np.uint16]))
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 700))
+    values = st.integers(0, 255 if dtype == np.uint8 else 65535)
+    rows = []
+    for _ in range(h):
+        row, lengths = [], draw(st.lists(st.integers(1, 400), min_size=1, max_size=8))
+        for n in lengths:
+            row += [draw(values)] * n
+        rows.append((row * (w // len(row) + 1))[:w])
+    return np.array(rows, dtype=dtype)
+
+
+@pytest.mark.parametrize("deflate", DEFLATES)
+@settings(max_examples=80, deadline=None)
+@given(array=st.one_of(label_maps, runny_label_maps()))
+def test_idat_inflates_to_the_unfiltered_scanlines(deflate, array):
+    stream = png.zlib_stream(array, deflate)
+    assert zlib.decompress(stream) == png.scanlines(array).tobytes()
+
+
+@pytest.mark.skipif(png.LABEL_DEFLATE is None, reason="built without a C compiler")
+def test_c_deflater_checksum_over_a_large_image():
+    """Millions of bytes in runs: the Adler-32 sums are reduced along the way, not overflowed."""
+    array = np.full((2000, 3000), 7, np.uint8)
+    array[::3, ::5] = 9
+    assert zlib.decompress(png.zlib_stream(array)) == png.scanlines(array).tobytes()
+    wide = np.full((500, 2000), 40000, np.uint16)
+    assert zlib.decompress(png.zlib_stream(wide)) == png.scanlines(wide).tobytes()
 
 
 @pytest.mark.parametrize("deflate", DEFLATES)
