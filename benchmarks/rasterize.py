@@ -9,8 +9,9 @@ Peers, over the same synthetic set (``benchmarks.generate``), one worker, one pr
   polymask reads COCO files, it is timed on that file too (the ``coco`` convention).
 
 Rounds alternate between polymask and the peers, so a busy machine slows them alike: the ratios
-mean more than the milliseconds. Then the throughput of 2 workers against 1, and the peak RSS
-of ``polymask rasterize`` (a child process, one worker) at two dataset sizes.
+mean more than the milliseconds. Each round writes new files into folders of its own, as a first
+run does. Then the throughput of 2 workers against 1, and the peak RSS of ``polymask rasterize``
+(a child process, one worker) at two dataset sizes.
 
     python -m benchmarks.rasterize --images 100 [--repeat 3] [--workers 2] [--rss 100,2000]
         [--data DIR]  # a set made by benchmarks.generate --coco, reused (made there if absent)
@@ -94,15 +95,18 @@ def per_image(
     folder = root / "labelme"
     label_map = LabelMap.from_file(root / "labels.txt")
     files = [InputFile(p, folder) for p in sorted(folder.glob("*.json"))[:images]]
-    peer_out = tmp / "peers"
-    peer_out.mkdir(exist_ok=True)
     coco_file = coco_subset(root / "coco.json", {f.key for f in files}, tmp)
     coco = load_coco(coco_file)
     times: dict[str, list[float]] = {}
-    for _ in range(repeat):
+    for n in range(repeat):
+        # every round writes new files, as a first run does: replacing files written a moment
+        # ago makes the file system flush them first, which times the disk, not the programs
+        out = tmp / f"round-{n}"
+        peer_out = out / "peers"
+        peer_out.mkdir(parents=True)
         if "coco" in LOADERS:  # one file holds every image: its time is shared out evenly
             opts = RasterizeOptions(
-                out_dir=tmp / "ours-coco", label_map=label_map, force=True, fmt="coco"
+                out_dir=out / "ours-coco", label_map=label_map, force=True, fmt="coco"
             )
             t = time.perf_counter()
             rasterize_file(InputFile(coco_file, tmp), opts)
@@ -110,32 +114,35 @@ def per_image(
             times.setdefault("polymask (coco, on the COCO file)", []).append(ms)
         for conv in conventions:
             opts = RasterizeOptions(
-                out_dir=tmp / f"ours-{conv}", label_map=label_map, convention=conv, force=True
+                out_dir=out / f"ours-{conv}", label_map=label_map, convention=conv, force=True
             )
             times.setdefault(f"polymask ({conv})", []).extend(
                 time_each(lambda f, o=opts: rasterize_file(f, o), files)
             )
         times.setdefault("LabelMe-style", []).extend(
             time_each(
-                lambda f: labelme_style(f.path, peer_out / f"{f.key}.png", label_map.ids), files
+                lambda f, d=peer_out: labelme_style(f.path, d / f"{f.key}.png", label_map.ids),
+                files,
             )
         )
         if coco is not None:
             times.setdefault("pycocotools", []).extend(
                 time_each(
-                    lambda i: cocotools_style(coco, i, peer_out / f"coco-{i}.png", label_map.ids),
+                    lambda i, d=peer_out: cocotools_style(
+                        coco, i, d / f"coco-{i}.png", label_map.ids
+                    ),
                     sorted(coco.imgs),
                 )
             )
     last = conventions[-1]
-    rerun = RasterizeOptions(out_dir=tmp / f"ours-{last}", label_map=label_map, convention=last)
+    rerun = RasterizeOptions(out_dir=out / f"ours-{last}", label_map=label_map, convention=last)
     times["polymask, rerun on unchanged files"] = time_each(
         lambda f: rasterize_file(f, rerun), files
     )
     if "labelme" in conventions:
         same = sum(
             np.array_equal(
-                read_mask(tmp / "ours-labelme" / f"{f.key}.png"),
+                read_mask(out / "ours-labelme" / f"{f.key}.png"),
                 read_mask(peer_out / f"{f.key}.png"),
             )
             for f in files
