@@ -63,19 +63,42 @@ span(const Canvas *c, int y, int x0, int x1) {
     }
 }
 
-/* An edge's index and the row it starts on, sorted by row then index (no globals: the
-   functions run without the GIL, possibly in several threads at once). */
+/* An edge's index and the row it starts on. */
 typedef struct {
     int row, index;
 } Start;
 
+/* Sorts edges by start row, ties in index order, with a counting sort over the rows lo..hi
+   (rows are clamped into that range): a polygon's edges arrive in index order, and a
+   comparison sort of a hundred edges cost as much as filling the polygon. Returns -1 when out
+   of memory. */
 static int
-cmp_start(const void *a, const void *b) {
-    const Start *s = a, *t = b;
-    if (s->row != t->row) {
-        return (s->row > t->row) - (s->row < t->row);
+sort_starts(Start *v, int n, int lo, int hi) {
+    if (n == 0) {
+        return 0;
     }
-    return (s->index > t->index) - (s->index < t->index);
+    int span = hi < lo ? 1 : hi - lo + 1;
+    int *count = calloc((size_t)span + 1, sizeof(int));
+    Start *sorted = malloc(sizeof(Start) * (size_t)(n ? n : 1));
+    if (!count || !sorted) {
+        free(count);
+        free(sorted);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        v[i].row = v[i].row < lo ? lo : v[i].row > hi ? hi : v[i].row;
+        count[v[i].row - lo + 1]++;
+    }
+    for (int r = 0; r < span; r++) {
+        count[r + 1] += count[r];
+    }
+    for (int i = 0; i < n; i++) {
+        sorted[count[v[i].row - lo]++] = v[i];
+    }
+    memcpy(v, sorted, sizeof(Start) * (size_t)n);
+    free(count);
+    free(sorted);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -173,11 +196,13 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
     if (ymax > c->height) {
         ymax = c->height;
     }
-    qsort(table, (size_t)sloped, sizeof(Start), cmp_start);
-
     /* Rows past the last one would paint nothing; ymax itself stays as Pillow computes it,
        since the "consistent polygons" rule below compares with it. */
     int last_row = ymax < c->height - 1 ? ymax : c->height - 1;
+    /* edges starting below the last row land in the bucket after it, never reached */
+    if (sort_starts(table, sloped, ymin, last_row + 1) < 0) {
+        goto done;
+    }
     /* Crossings are computed in edge order, as the corner rule needs, and kept sorted through
        `order`, which holds the previous row's sorted order: rows differ by a few swaps, so an
        insertion sort puts them right in about one pass, where sorting afresh would cost
@@ -458,7 +483,9 @@ gdal_fill(const Canvas *c, const double *xy, int n, const int *part_size, int n_
             n_edges++;
         }
     }
-    qsort(order, (size_t)n_edges, sizeof(Start), cmp_start);
+    if (sort_starts(order, n_edges, miny, maxy) < 0) {
+        goto done;
+    }
 
     int next = 0, n_active = 0;
     for (int y = miny; y <= maxy; y++) {
