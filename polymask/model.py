@@ -49,6 +49,32 @@ class Shape(BaseModel):
     z: float = Field(default=0.0, description="stacking order from the source (higher on top)")
     where: str = Field(default="", description="JSON path of the shape in its source file")
 
+    @classmethod
+    def from_validated(
+        cls, label: str, kind: ShapeKind, points: tuple[Point, ...], **optional
+    ) -> Shape:
+        """The shape ``Shape(...)`` would build from these values, without validating them.
+
+        For readers whose own schema has checked every value already. pydantic's
+        ``model_construct`` does the same but resolves each default anew on every call, which
+        was a third of the load time of a LabelMe file; the defaults here are immutable, so
+        one copy serves every shape.
+        """
+        if not optional.keys() <= _SHAPE_DEFAULTS.keys():
+            raise TypeError(f"not optional fields of Shape: {set(optional) - set(_SHAPE_DEFAULTS)}")
+        shape = cls.__new__(cls)
+        values = {"label": label, "kind": kind, "points": points, **_SHAPE_DEFAULTS, **optional}
+        object.__setattr__(shape, "__dict__", values)
+        object.__setattr__(shape, "__pydantic_fields_set__", {"label", "kind", "points", *optional})
+        object.__setattr__(shape, "__pydantic_extra__", None)
+        object.__setattr__(shape, "__pydantic_private__", None)
+        return shape
+
+
+_SHAPE_DEFAULTS = {
+    name: field.default for name, field in Shape.model_fields.items() if not field.is_required()
+}
+
 
 class ImageAnnotation(BaseModel):
     """Everything polymask needs to know about one annotated image."""
