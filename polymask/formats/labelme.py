@@ -136,6 +136,9 @@ LabelMeShape = Annotated[
 ]
 
 
+_KeyedShape = Annotated[Union[tuple(SHAPE_TYPES.values())], Field(discriminator="shape_type")]  # noqa: UP007
+
+
 class LabelMeFile(BaseModel):
     """One LabelMe annotation file (one image)."""
 
@@ -158,7 +161,40 @@ class LabelMeFile(BaseModel):
         return self
 
 
+class _KeyedLabelMeFile(LabelMeFile):
+    """:class:`LabelMeFile` for files in which every shape names its ``shape_type``.
+
+    The callable discriminator that lets old shapes without ``shape_type`` be polygons makes
+    pydantic hand each shape, points and all, to Python as a dict: a fifth of the validation
+    time. Keyed by ``shape_type``, pydantic picks the member itself. This model accepts exactly
+    the documents of :class:`LabelMeFile` in which every shape has a ``shape_type`` string, with
+    the same result; anything it refuses is validated again by :class:`LabelMeFile`, whose
+    problems are the ones reported.
+    """
+
+    shapes: list[_KeyedShape]
+
+
+def _keyed(text: str, strict: bool) -> _KeyedLabelMeFile | None:
+    if '"shape_type"' not in text:  # shapes from LabelMe 3 (or none): the keyed model cannot help
+        return None
+    try:
+        return _KeyedLabelMeFile.model_validate_json(text, strict=strict)
+    except ValidationError:
+        return None
+
+
+QUICK_PARSERS = (_keyed,)
+"""Tried in turn before :class:`LabelMeFile` itself; each accepts only what it accepts, with the
+same values, and returns None for anything else (where :class:`LabelMeFile` finds the problems)."""
+
+
 def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
+    """The file's content, or :class:`AnnotationError` with every problem in it."""
+    for quick in QUICK_PARSERS:
+        doc = quick(text, strict)
+        if doc is not None:
+            return doc
     try:
         return LabelMeFile.model_validate_json(text, strict=strict)
     except ValidationError as exc:
