@@ -1,10 +1,11 @@
 """LabelMe's quick parsers change nothing but speed.
 
-For any document, loading with a quick parser (the ``shape_type``-keyed pydantic model) gives
-exactly what loading with :class:`LabelMeFile` alone gives: the same annotation, or the same
-problems at the same places. Documents are valid LabelMe 5 files, some mutated (a value replaced
-by a wrong type, a non-finite or out-of-range number, a number written in an unusual way, or a
-key or item deleted), loaded both lax and ``--strict``; and documents a step beside valid ones.
+For any document, loading with a quick parser (msgspec structs, the ``shape_type``-keyed
+pydantic model) gives exactly what loading with :class:`LabelMeFile` alone gives: the same
+annotation, or the same problems at the same places. Documents are valid LabelMe 5 files, some
+mutated (a value replaced by a wrong type, a non-finite or out-of-range number, a number written
+in an unusual way, or a key or item deleted), loaded both lax and ``--strict``; and documents a
+step beside valid ones.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from hypothesis import strategies as st
 
 from benchmarks.generate import image_shapes
 from polymask.errors import AnnotationError
-from polymask.formats import labelme
+from polymask.formats import labelme, labelme_fast
 from polymask.formats.common import MAX_COORD, MAX_SIDE
 from tests.helpers import labelme_doc, labelme_shape
 from tests.test_labelme_format import png_b64
 
 PATCH = png_b64(np.eye(3, dtype=np.uint8) * 255)
-QUICK = {"keyed": labelme._keyed}
+QUICK = {"msgspec": labelme_fast.decode, "keyed": labelme._keyed}
+if labelme_fast.msgspec is None:  # the "fast" extra is not installed
+    del QUICK["msgspec"]
 
 
 def outcome(path: Path, strict: bool, quick: tuple) -> str:
@@ -242,7 +245,7 @@ def edge_documents():
 TRIANGLE = '"points": [[1, 1], [5, 1], [5, 5]]'
 POINT = '"shape_type": "point", "points": [[1, 1]]'
 ODD_SHAPES = {
-    # duplicate keys: the last one counts
+    # duplicate keys: the last one counts, for pydantic as for msgspec
     "shape_type twice, last valid": (
         f'{{"label": "a", "shape_type": "rectangle", "shape_type": "polygon", {TRIANGLE}}}'
     ),
@@ -262,7 +265,7 @@ ODD_SHAPES = {
     "group_id 1.0": f'{{"label": "a", {POINT}, "group_id": 1.0}}',
     "group_id true": f'{{"label": "a", {POINT}, "group_id": true}}',
     "flag 1": f'{{"label": "a", {POINT}, "flags": {{"x": 1}}}}',
-    # an unknown key nested deeper than pydantic's parser allows
+    # an unknown key nested deeper than pydantic's parser allows (msgspec would skip it)
     "deep unknown key": f'{{"label": "a", {POINT}, "x": {"[" * 250 + "]" * 250}}}',
 }
 EDGES = dict(edge_documents())

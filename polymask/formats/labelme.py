@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from polymask.errors import AnnotationError, Problem
+from polymask.formats import labelme_fast
 from polymask.formats.common import (
     MAX_COORD,
     MAX_SIDE,
@@ -184,13 +185,17 @@ def _keyed(text: str, strict: bool) -> _KeyedLabelMeFile | None:
         return None
 
 
-QUICK_PARSERS = (_keyed,)
+QUICK_PARSERS = (labelme_fast.decode, _keyed)
 """Tried in turn before :class:`LabelMeFile` itself; each accepts only what it accepts, with the
 same values, and returns None for anything else (where :class:`LabelMeFile` finds the problems)."""
 
 
 def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
-    """The file's content, or :class:`AnnotationError` with every problem in it."""
+    """The file's content, or :class:`AnnotationError` with every problem in it.
+
+    What a quick parser returns has the attributes of :class:`LabelMeFile` but may be another
+    class (msgspec structs).
+    """
     for quick in QUICK_PARSERS:
         doc = quick(text, strict)
         if doc is not None:
