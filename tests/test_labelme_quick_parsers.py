@@ -2,10 +2,10 @@
 
 For any document, loading with a quick parser (msgspec structs, the ``shape_type``-keyed
 pydantic model) gives exactly what loading with :class:`LabelMeFile` alone gives: the same
-annotation, or the same problems at the same places. Documents are valid LabelMe 5 files, some
-mutated (a value replaced by a wrong type, a non-finite or out-of-range number, a number written
-in an unusual way, or a key or item deleted), loaded both lax and ``--strict``; and documents a
-step beside valid ones.
+annotation, or the same problems at the same places. Documents are valid LabelMe files (with
+the keys of versions 3 to 5), some mutated (a value replaced by a wrong type, a non-finite or
+out-of-range number, a number written in an unusual way, or a key or item deleted), loaded both
+lax and ``--strict``; and documents a step beside valid ones.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def shapes(draw) -> dict:
     )
     if kind == "polygon" and draw(st.integers(0, 9)) == 0:
         del shape["shape_type"]  # LabelMe 3
-    if draw(st.integers(0, 29)) == 0:
-        shape["line_color"] = None  # LabelMe 4
+    if draw(st.integers(0, 9)) == 0:  # LabelMe 4 colours, or an unknown key
+        key = draw(st.sampled_from(["line_color", "fill_color", "lineColor", "colour"]))
+        shape[key] = draw(st.sampled_from([None, [255, 0, 0, 128], [], "red", [0.5], [[1]]]))
     return shape
 
 
@@ -232,6 +233,12 @@ def edge_documents():
                 doc(labelme_shape("a", points, kind, mask=mask)),
             )
         yield "mask without mask", doc(labelme_shape("a", square[:2], "mask"))
+    deep = "[" * 250 + "]" * 250  # deeper than pydantic's parser allows
+    for colour in ([0, 255, 0, 128], None, [1.5], "red", [[0]], [True], "@"):
+        top = doc(labelme_shape("a", square), lineColor=colour)
+        yield f"lineColor {colour}", top.replace('"@"', deep)
+        shape = doc(labelme_shape("a", square, line_color=colour))
+        yield f"line_color {colour}", shape.replace('"@"', deep)
     yield (
         "deep unknown top-level key",
         doc(labelme_shape("a", square), x=[]).replace("[]", "[" * 250 + "]" * 250),

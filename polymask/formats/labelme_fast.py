@@ -1,9 +1,9 @@
-"""A quick decoder for the LabelMe files LabelMe 5 writes, used when msgspec is installed.
+"""A quick decoder for the files LabelMe 4 and 5 write, used when msgspec is installed.
 
 msgspec parses and type-checks a typical file (a hundred kilobytes of coordinates) in half the
 time pydantic takes. It says yes only to files :class:`polymask.formats.labelme.LabelMeFile`
 accepts, and then gives the same values: its types are strict where pydantic would coerce ("1.5"
-for a number), it refuses NaN and Infinity, and it refuses keys LabelMe 5 does not write (their
+for a number), it refuses NaN and Infinity, and it refuses keys LabelMe does not write (their
 values it would skip without pydantic's limit on nesting). For anything else :func:`decode`
 returns None and the pydantic model decides, with its precise problems: the answer for a file
 is always pydantic's, only sooner.
@@ -59,6 +59,8 @@ def _decoder():
         description: str | None = None
         flags: dict[str, bool] | None = None
         mask: str | None = None
+        line_color: list[int] | None = None  # LabelMe 4
+        fill_color: list[int] | None = None
 
     def kind(tag: str, point_count: tuple[int, int | None]) -> type:
         namespace = {
@@ -78,5 +80,7 @@ def _decoder():
         imageData: str | None = None
         imageHeight: Side | None = None
         imageWidth: Side | None = None
+        lineColor: list[int] | None = None  # LabelMe 4
+        fillColor: list[int] | None = None
 
     return msgspec.json.Decoder(LabelMeFile)
