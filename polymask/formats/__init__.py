@@ -38,13 +38,15 @@ DEFAULT_ORDER = {"cvat": "z"}
 TAKES_OPTIONS = {"via", "cvat", "geojson", "coco"}
 """Loaders that take a :class:`FormatOptions` (label attribute, image size, reference raster)."""
 SNIFFERS = {
+    "labelme": labelme.looks_like,  # first: the common case, told apart by its keys in 3 us
     "cvat": cvat.looks_like,
     "geojson": geojson.looks_like,
     "via": via.looks_like,
     "coco": coco.looks_like,
     "label-studio": labelstudio.looks_like,
 }
-"""Content tests, tried in this order on the first bytes of a file before falling back."""
+"""Content tests, tried in this order on the first bytes of a file before falling back (to
+LabelMe, whose files need not look like it to be read as it: old ones may lack keys)."""
 SUFFIXES = {".json", ".xml", ".geojson"}
 HEAD_BYTES = 1 << 16
 """Enough for the keys that tell COCO from Label Studio when an array comes first."""

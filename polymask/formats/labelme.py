@@ -35,6 +35,7 @@ from polymask.formats.common import (
     read_text,
     resolve_image,
 )
+from polymask.formats.detect import sniff_json
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -188,6 +189,12 @@ def _keyed(text: str, strict: bool) -> _KeyedLabelMeFile | None:
 QUICK_PARSERS = (labelme_fast.decode, _keyed)
 """Tried in turn before :class:`LabelMeFile` itself; each accepts only what it accepts, with the
 same values, and returns None for anything else (where :class:`LabelMeFile` finds the problems)."""
+
+
+def looks_like(head: str) -> bool:
+    """Whether the start of a file reads as LabelMe JSON (for format detection): an object with
+    ``shapes`` (or, failing every key that says otherwise, ``imagePath``) at its top level."""
+    return sniff_json(head) == "labelme"
 
 
 def parse(text: str, file: str, strict: bool = False) -> LabelMeFile:
