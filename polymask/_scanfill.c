@@ -12,9 +12,11 @@
  * step, so the pixels agree bit for bit; the Python tests compare every function against the
  * library it follows on random polygons. What differs is the bookkeeping: Pillow and GDAL test
  * every edge on every scanline, which costs rows x edges per polygon; here edges are bucketed by
- * the first row they cross and only the edges crossing a row are visited (an active edge list),
- * which costs rows + crossings. Where the original's result depends on the order edges are
- * visited in, the active list keeps that order.
+ * the first row they cross and only the edges crossing a row are visited (an active edge list,
+ * kept in crossing order from row to row), which costs rows + crossings; pycocotools' walk of
+ * the outline in fifth-of-a-pixel steps is replaced by computing the steps that cross a column
+ * centre. Where the original's result depends on the order edges are visited in (Pillow's
+ * corner rule), that order is kept.
  *
  * Build with -ffp-contract=off: a fused multiply-add would round differently from the
  * libraries' own x86-64 builds and from the numpy reference of the coco rule.
@@ -161,13 +163,13 @@ static int
 pillow_fill(const Canvas *c, const double *xy, int count) {
     PEdge *e = malloc(sizeof(PEdge) * (size_t)count);
     Start *table = malloc(sizeof(Start) * (size_t)count); /* sloped edges, by ymin */
-    int *active = malloc(sizeof(int) * (size_t)count); /* edges crossing the row, by index */
-    int *order = malloc(sizeof(int) * (size_t)count);  /* the same edges, by crossing */
+    int *order = malloc(sizeof(int) * (size_t)count); /* edges crossing the row, by crossing */
+    int *ends = malloc(sizeof(int) * (size_t)count);  /* those starting or ending on it */
     float *val = malloc(sizeof(float) * (size_t)count); /* each edge's crossing on the row */
     unsigned char *twice = malloc((size_t)count);     /* whether it counts twice */
     float *xx = malloc(sizeof(float) * 2 * (size_t)count);
     int status = -1;
-    if (!e || !table || !active || !order || !val || !twice || !xx) {
+    if (!e || !table || !order || !ends || !val || !twice || !xx) {
         goto done;
     }
     int n = pillow_edges(xy, count, e);
@@ -203,69 +205,60 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
     if (sort_starts(table, sloped, ymin, last_row + 1) < 0) {
         goto done;
     }
-    /* Crossings are computed in edge order, as the corner rule needs, and kept sorted through
-       `order`, which holds the previous row's sorted order: rows differ by a few swaps, so an
-       insertion sort puts them right in about one pass, where sorting afresh would cost
-       n log n a row on outlines with a hundred crossings. */
-    int next = 0, n_active = 0, n_order = 0;
+    /* The edges crossing a row are kept sorted by crossing in `order`, which holds the previous
+       row's order: rows differ by a few swaps, so an insertion sort puts them right in about
+       one pass, where sorting afresh would cost n log n a row on outlines with a hundred
+       crossings. Pillow's corner rule visits the edges in index order; it only ever involves
+       edges that start or end on the row, so only those (`ends`) are put in index order. */
+    int next = 0, n_order = 0;
     for (int y = ymin; y <= last_row; y++) {
         while (next < sloped && table[next].row <= y) {
-            int k = table[next++].index;
-            if (e[k].ymax < y) {
+            order[n_order++] = table[next++].index;
+        }
+        int kept = 0, n_ends = 0;
+        for (int a = 0; a < n_order; a++) {
+            const int id = order[a];
+            const PEdge *cur = &e[id];
+            if (cur->ymax < y) {
                 continue;
             }
-            int a = n_active++;
-            for (; a > 0 && active[a - 1] > k; a--) {
-                active[a] = active[a - 1];
-            }
-            active[a] = k;
-            order[n_order++] = k;
-        }
-        int kept = 0;
-        for (int a = 0; a < n_active; a++) {
-            if (e[active[a]].ymax >= y) {
-                active[kept++] = active[a];
-            }
-        }
-        n_active = kept;
-        kept = 0;
-        for (int a = 0; a < n_order; a++) {
-            if (e[order[a]].ymax >= y) {
-                order[kept++] = order[a];
+            order[kept++] = id;
+            val[id] = (y - cur->y0) * cur->dx + cur->x0;
+            /* Needed to draw consistent polygons */
+            twice[id] = y == cur->ymax && y < ymax;
+            if (y == cur->ymin || y == cur->ymax) {
+                int k = n_ends++;
+                for (; k > 0 && ends[k - 1] > id; k--) {
+                    ends[k] = ends[k - 1];
+                }
+                ends[k] = id;
             }
         }
         n_order = kept;
-
-        for (int a = 0; a < n_active; a++) {
-            const int id = active[a];
-            const PEdge *cur = &e[id];
-            float *x = &val[id];
-            *x = (y - cur->y0) * cur->dx + cur->x0;
-            twice[id] = 0;
-            if (y == cur->ymax && y < ymax) {
-                /* Needed to draw consistent polygons */
-                twice[id] = 1;
-            } else if ((y == cur->ymin || y == cur->ymax) && cur->dx != 0) {
-                /* Connect discontiguous corners: the edges before this one that end or start
-                   on this row, in edge order, the first that meets it deciding */
-                for (int b = 0; b < a; b++) {
-                    const PEdge *other = &e[active[b]];
-                    if ((y != other->ymin && y != other->ymax) || other->dx == 0) {
-                        continue;
-                    }
-                    if (roundf(*x) == roundf((y - other->y0) * other->dx + other->x0)) {
-                        int offset = y == cur->ymax ? -1 : 1;
-                        float adjacent = (y + offset - cur->y0) * cur->dx + cur->x0;
-                        if (y + offset >= other->ymin && y + offset <= other->ymax) {
-                            float adjacent_other =
-                                (y + offset - other->y0) * other->dx + other->x0;
-                            if (*x > adjacent + 1 && *x > adjacent_other + 1) {
-                                *x = roundf(fmax(adjacent, adjacent_other)) + 1;
-                            } else if (*x < adjacent - 1 && *x < adjacent_other - 1) {
-                                *x = roundf(fmin(adjacent, adjacent_other)) - 1;
-                            }
-                            break;
+        for (int a = 0; a < n_ends; a++) {
+            const PEdge *cur = &e[ends[a]];
+            float *x = &val[ends[a]];
+            if (twice[ends[a]] || cur->dx == 0) {
+                continue;
+            }
+            /* Connect discontiguous corners: the edges before this one that end or start on
+               this row, in edge order, the first that meets it deciding */
+            for (int b = 0; b < a; b++) {
+                const PEdge *other = &e[ends[b]];
+                if (other->dx == 0) {
+                    continue;
+                }
+                if (roundf(*x) == roundf((y - other->y0) * other->dx + other->x0)) {
+                    int offset = y == cur->ymax ? -1 : 1;
+                    float adjacent = (y + offset - cur->y0) * cur->dx + cur->x0;
+                    if (y + offset >= other->ymin && y + offset <= other->ymax) {
+                        float adjacent_other = (y + offset - other->y0) * other->dx + other->x0;
+                        if (*x > adjacent + 1 && *x > adjacent_other + 1) {
+                            *x = roundf(fmax(adjacent, adjacent_other)) + 1;
+                        } else if (*x < adjacent - 1 && *x < adjacent_other - 1) {
+                            *x = roundf(fmin(adjacent, adjacent_other)) - 1;
                         }
+                        break;
                     }
                 }
             }
@@ -292,8 +285,8 @@ pillow_fill(const Canvas *c, const double *xy, int count) {
 done:
     free(e);
     free(table);
-    free(active);
     free(order);
+    free(ends);
     free(val);
     free(twice);
     free(xx);
