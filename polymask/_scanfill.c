@@ -560,27 +560,19 @@ toggles_add(Toggles *t, int col, int row) {
     return 0;
 }
 
-/* The mask toggles where a step of the walk between outline points with u and u + 1 crosses
-   the centre line of a pixel column (u = 5c + 2 to 5c + 3): at column c, on the row below the
-   step, rounded up and clamped to the image. `v` is the smaller v of the step's two points. */
-static int
-toggle_at(Toggles *t, int u, int v, int width, int height) {
-    double xd = ((double)u + .5) / COCO_SCALE - .5;
-    if (floor(xd) != xd || xd < 0 || xd > width - 1) {
-        return 0;
-    }
-    double yd = ((double)v + .5) / COCO_SCALE - .5;
-    if (yd < 0) {
-        yd = 0;
-    } else if (yd > height) {
-        yd = height;
-    }
-    return toggles_add(t, (int)xd, (int)ceil(yd));
-}
-
 static inline int
 floor_div(int a, int b) {
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The mask toggles where a step of the walk between outline points with u = 5c + 2 and
+   5c + 3 crosses the centre line of pixel column c: on the row below the step. pycocotools
+   computes that row as ceil((v + .5) / 5 - .5) clamped to 0..height, with v the smaller v of
+   the step's points; for integer v that is exactly ceil((v - 2) / 5), clamped. */
+static inline int
+toggle_at(Toggles *t, int c, int v, int height) {
+    int row = -floor_div(-(v - 2), 5);
+    return toggles_add(t, c, row < 0 ? 0 : row > height ? height : row);
 }
 
 /* The toggles of one upsampled edge. pycocotools visits every point of the walk (5 a pixel);
@@ -616,7 +608,7 @@ edge_toggles(Toggles *t, int xs, int ys, int xe, int ye, int width, int height) 
         for (int c = c0; c <= c1; c++) {
             int k = 5 * c + 2, step = k - xs;
             int va = (int)(ys + s * step + .5), vb = (int)(ys + s * (step + 1) + .5);
-            if (toggle_at(t, k, va < vb ? va : vb, width, height) < 0) {
+            if (toggle_at(t, c, va < vb ? va : vb, height) < 0) {
                 return -1;
             }
         }
@@ -656,7 +648,7 @@ edge_toggles(Toggles *t, int xs, int ys, int xe, int ye, int width, int height) 
                 step++;
             }
         }
-        if (toggle_at(t, k, ys + step, width, height) < 0) {
+        if (toggle_at(t, c, ys + step, height) < 0) {
             return -1;
         }
     }
