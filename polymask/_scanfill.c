@@ -862,9 +862,16 @@ points_from_sequence(PyObject *obj, Points *pts) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PySequence_Fast(
-            PySequence_Fast_GET_ITEM(seq, i), "xy must be a sequence of (x, y) pairs"
-        );
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2 &&
+            PyFloat_CheckExact(PyTuple_GET_ITEM(item, 0)) &&
+            PyFloat_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+            /* the loaders' (x, y) tuples of floats: read without any call */
+            pts->owned[2 * i] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 0));
+            pts->owned[2 * i + 1] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 1));
+            continue;
+        }
+        PyObject *pair = PySequence_Fast(item, "xy must be a sequence of (x, y) pairs");
         if (!pair) {
             Py_DECREF(seq);
             return -1;
