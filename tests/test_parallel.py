@@ -39,9 +39,21 @@ def test_every_item_once_from_this_process_and_the_pool():
     with _slow_start(0.2):
         results = list(pmap(where_mapped, range(400), workers=2, chunksize=4))
     assert sorted(item for item, _ in results) == list(range(400))
-    pids = [pid for _, pid in results]
-    assert os.getpid() in pids  # mapped here while the pool started
-    assert any(pid != os.getpid() for pid in pids)  # and the rest in the workers
+    assert os.getpid() in {pid for _, pid in results}  # mapped here while the pool started
+
+
+def test_the_pool_takes_over_once_started():
+    """This process maps items until the pool runs, then only the workers do."""
+    results = pmap(where_mapped, range(100_000), workers=2, chunksize=4)
+    seen = []
+    with _slow_start(0.1):
+        for _, pid in results:
+            seen.append(pid)
+            if sum(p != os.getpid() for p in seen) >= 20:
+                break
+    results.close()
+    assert seen[0] == os.getpid()
+    assert all(p != os.getpid() for p in seen[-20:])
 
 
 def test_errors_reach_the_caller_from_here_and_from_the_pool():

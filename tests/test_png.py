@@ -184,7 +184,8 @@ def test_decoding_into_a_work_buffer_gives_the_same_pixels(array, palette, piece
     np.testing.assert_array_equal(own, reference)
     np.testing.assert_array_equal(shared, reference)
     assert own.dtype == shared.dtype == reference.dtype
-    assert own.flags.c_contiguous and own.flags.owndata
+    assert own.flags.c_contiguous and own.flags.writeable
+    assert not np.shares_memory(own, buffer)
     if shared.dtype == np.uint8:
         assert np.shares_memory(shared, buffer)  # a view of the work buffer, no copy
 
