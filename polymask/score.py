@@ -42,7 +42,13 @@ from polymask.scratch import scratch
 from polymask.storage import as_path
 
 MissingPolicy = Literal["error", "zero", "skip"]
-CHUNK = 2  # pairs per task sent to a worker
+CHUNK = 2
+"""Pairs per task when workers send decoded masks back (a CUDA device counts them here): few,
+so that masks in flight stay few."""
+COUNT_CHUNK = 8
+"""Pairs per task when workers count them and send back rows of counts: enough that pickling
+the task and its results costs the parent a small part of a worker's time (~0.35 ms per pair
+at 2 pairs per task, ~0.18 ms at 8, against ~1.4 ms of work per 1024x768 pair)."""
 
 
 @dataclass(frozen=True)
@@ -320,7 +326,7 @@ def score_folders(
         count = partial(
             _decode_and_count, num_classes=num_classes, ignore_index=ignore, options=options
         )
-        results = pmap(count, work, options.workers, CHUNK, options.scheduler)
+        results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
         for done, counted in enumerate(results, 1):
             pairing.problems += counted.problems
             if counted.counts is not None:
