@@ -146,9 +146,7 @@ def byte_table(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     np.not_equal(flat[1:], flat[:-1], out=change)
     runs = np.count_nonzero(change) + 1
     if runs * RUN_FRACTION >= n:
-        codes = scratch("codes", n, np.intp)
-        np.copyto(codes, flat)
-        counts = np.bincount(codes)
+        counts = np.bincount(flat)
     else:
         starts = scratch("starts", runs, np.intp)
         starts[0] = 0

@@ -198,3 +198,16 @@ def test_byte_table_hand_computed():
     assert table[1].tolist() == [2, 3]
     assert table[255].tolist() == [0, 1]
     assert table.sum() == 8
+
+
+def test_work_arrays_are_reused_up_to_a_size():
+    from polymask import scratch
+
+    a = scratch.scratch("test", 100, np.uint16)
+    assert np.shares_memory(a, scratch.scratch("test", 50, np.uint16))  # smaller: same memory
+    assert not np.shares_memory(a, scratch.scratch("test", 100, np.int32))  # other dtype: new
+    big = scratch.KEEP_BYTES // 2 + 1
+    assert not np.shares_memory(scratch.scratch("test", big, np.uint16), a)
+    assert not np.shares_memory(
+        scratch.scratch("test", big, np.uint16), scratch.scratch("test", big, np.uint16)
+    )  # over the limit: not kept
