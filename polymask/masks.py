@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -92,11 +93,13 @@ class MaskReadError(ValueError):
     """A mask file that is not a class-index image."""
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_mask(path: str | Path, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
     """Class indices from a mask image: uint8 for P/L images, uint16 for 16-bit ones.
 
     Palette images are read as their indices, never as colours. Colour (RGB) images are refused:
-    their values are not class ids.
+    their values are not class ids. ``buffer(size)``: a reusable uint8 work array for
+    polymask's own PNGs, which then come back as a view of it, valid until its next
+    use (see :func:`polymask.png.decode_unfiltered`); for a reader that drops each mask at once.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -106,7 +109,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     try:
         with _open(path) as f:
             data = f.read()
-        fast = decode_unfiltered(data, MAX_PIXELS)
+        fast = decode_unfiltered(data, MAX_PIXELS, buffer)
         if fast is not None:
             return fast
         with Image.open(io.BytesIO(data)) as img:

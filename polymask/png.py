@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -103,7 +104,14 @@ def encode(
     return b"".join(parts)
 
 
-def decode_unfiltered(data: bytes, max_pixels: int) -> np.ndarray | None:
+INFLATE_PIECE = 1 << 16
+"""Bytes inflated per step into the output array: small enough that the pieces never need fresh
+pages from the system (see :mod:`polymask.scratch`)."""
+
+
+def decode_unfiltered(
+    data: bytes, max_pixels: int, buffer: Callable[[int], np.ndarray] | None = None
+) -> np.ndarray | None:
     """The label array of a PNG whose rows are all unfiltered, as :func:`encode` writes them, or
     None for any other PNG (the caller then decodes it with Pillow).
 
@@ -111,6 +119,10 @@ def decode_unfiltered(data: bytes, max_pixels: int) -> np.ndarray | None:
     (zlib-ng when installed) and a reshape, about 4x faster than Pillow, which undoes filters
     row by row. Only the plain cases take this path: 8-bit grayscale or palette, 16-bit
     grayscale, no interlacing, every CRC right, every filter byte 0, exactly the expected size.
+
+    ``buffer(size)``, when given, supplies a reusable uint8 work array to inflate into; an
+    8-bit result is then a view of it (rows strided past their filter bytes), valid until the
+    buffer is next used. Without it the result is a new contiguous array.
     """
     if not data.startswith(SIGNATURE):
         return None
@@ -135,17 +147,33 @@ def decode_unfiltered(data: bytes, max_pixels: int) -> np.ndarray | None:
     if interlace or (depth, colour) not in ((8, 0), (8, 3), (16, 0)) or w * h > max_pixels:
         return None
     stride = w * depth // 8 + 1
-    inflate = DEFLATE.decompressobj()
-    try:
-        raw = inflate.decompress(b"".join(idat), h * stride + 1)  # bounded: no bomb
-    except zlib.error:
+    raw = buffer(h * stride) if buffer is not None else np.empty(h * stride, np.uint8)
+    if not _inflate_into(b"".join(idat), raw):
         return None
-    if len(raw) != h * stride or not inflate.eof:
-        return None
-    rows = np.frombuffer(raw, np.uint8).reshape(h, stride)
+    rows = raw.reshape(h, stride)
     if rows[:, 0].any():
         return None  # filtered rows: Pillow knows how to undo them
     samples = rows[:, 1:]
     if depth == 16:
-        return samples.copy().view(">u2").astype(np.uint16)
-    return samples.copy()
+        return samples.view(">u2").astype(np.uint16)
+    return samples if buffer is not None else np.ascontiguousarray(samples)
+
+
+def _inflate_into(stream: bytes, out: np.ndarray) -> bool:
+    """Inflate a zlib stream into ``out`` a piece at a time; True when it fills ``out`` exactly
+    and ends there (never more than one byte past ``out`` is inflated: no bomb)."""
+    inflate = DEFLATE.decompressobj()
+    pos, size = 0, out.size
+    try:
+        while not inflate.eof:
+            piece = inflate.decompress(stream, min(INFLATE_PIECE, size - pos + 1))
+            if len(piece) > size - pos:
+                return False
+            out[pos : pos + len(piece)] = np.frombuffer(piece, np.uint8)
+            pos += len(piece)
+            stream = inflate.unconsumed_tail
+            if not piece and not stream:
+                return False  # the stream stops short
+    except zlib.error:
+        return False
+    return pos == size

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from polymask.confusion import band_width, confusion_batch, resolve_device
+from polymask.confusion import band_width, byte_table, confusion_batch, resolve_device
 from tests.score_reference import class_counts, erode_band
 
 torch = pytest.importorskip("torch")
@@ -136,3 +138,76 @@ def test_byte_path_equals_the_batched_engines(batch):
     for other in (_numpy_batch(pairs, c, IGNORE, 2), _torch_batch(pairs, c, IGNORE, "cpu", 2)):
         np.testing.assert_array_equal(fast.confusion, other.confusion)
         np.testing.assert_array_equal(fast.band_hit, other.band_hit)
+
+
+def joint_brute_force(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """table[g, p]: pixels where gt == g and pred == p, one pair at a time."""
+    table = np.zeros((256, 256), np.int64)
+    for g, p in zip(gt.ravel().tolist(), pred.ravel().tolist(), strict=True):
+        table[g, p] += 1
+    return table
+
+
+@st.composite
+def byte_pairs(draw, max_side=24):
+    """Equal-shape uint8 maps: blocky (long runs, the run-length count) or noise (the
+    per-pixel count), sometimes strided views as the PNG reader returns them."""
+    h, w = draw(st.integers(0, max_side)), draw(st.integers(0, max_side))
+    values = st.integers(0, 255)
+    if draw(st.booleans()):  # runs: a few vertical bands of one value each
+        cuts = sorted(draw(st.lists(st.integers(0, w), max_size=3)))
+        edges = [0, *cuts, w]
+
+        def banded():
+            row = np.zeros(w, np.uint8)
+            for a, b in zip(edges, edges[1:], strict=False):
+                row[a:b] = draw(values)
+            return np.repeat(row[None], h, axis=0)
+
+        gt, pred = banded(), banded()
+    else:
+        gt = draw(arrays(np.uint8, (h, w), elements=values))
+        pred = draw(arrays(np.uint8, (h, w), elements=values))
+    if draw(st.booleans()):  # a view that skips a leading column, like a PNG row's filter byte
+        gt, pred = (np.pad(a, ((0, 0), (1, 0)))[:, 1:] for a in (gt, pred))
+    return gt, pred
+
+
+@pytest.mark.parametrize("run_fraction", [1, 4, 10**9], ids=["runs", "default", "per-pixel"])
+@settings(max_examples=60, deadline=None)
+@given(pair=byte_pairs())
+def test_byte_table_counts_every_value_pair(run_fraction, pair):
+    """Both counting methods (runs weighted by length, per-pixel bincount) against a pixel-by-
+    pixel count; the work arrays are reused between examples of different sizes."""
+    gt, pred = pair
+    with patch("polymask.confusion.RUN_FRACTION", run_fraction):
+        table = byte_table(gt, pred)
+    assert table.dtype == np.int64
+    assert table.shape == (256, int(pred.max(initial=0)) + 1)
+    expected = joint_brute_force(gt, pred)
+    np.testing.assert_array_equal(table, expected[:, : table.shape[1]])
+    assert table.sum() == gt.size
+
+
+def test_byte_table_hand_computed():
+    gt = np.array([[0, 0, 255, 1], [1, 1, 1, 1]], np.uint8)
+    pred = np.array([[0, 1, 1, 1], [1, 1, 0, 0]], np.uint8)
+    table = byte_table(gt, pred)
+    assert table.shape == (256, 2)
+    assert table[0].tolist() == [1, 1]
+    assert table[1].tolist() == [2, 3]
+    assert table[255].tolist() == [0, 1]
+    assert table.sum() == 8
+
+
+def test_work_arrays_are_reused_up_to_a_size():
+    from polymask import scratch
+
+    a = scratch.scratch("test", 100, np.uint16)
+    assert np.shares_memory(a, scratch.scratch("test", 50, np.uint16))  # smaller: same memory
+    assert not np.shares_memory(a, scratch.scratch("test", 100, np.int32))  # other dtype: new
+    big = scratch.KEEP_BYTES // 2 + 1
+    assert not np.shares_memory(scratch.scratch("test", big, np.uint16), a)
+    assert not np.shares_memory(
+        scratch.scratch("test", big, np.uint16), scratch.scratch("test", big, np.uint16)
+    )  # over the limit: not kept

@@ -4,7 +4,9 @@ as a mask Pillow itself encodes, with either deflate library."""
 from __future__ import annotations
 
 import io
+import struct
 import zlib
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -187,3 +189,53 @@ def test_fast_reader_declines_what_it_does_not_handle(tmp_path):
     with pytest.raises(MaskReadError):
         read_mask(tmp_path / "bad.png")
     assert decode_unfiltered(encode_png(array), max_pixels=100) is None  # over the limit
+
+
+def _with_idat(png_bytes: bytes, stream: bytes) -> bytes:
+    """The PNG with its (single) IDAT replaced by ``stream``, CRC recomputed."""
+    start = png_bytes.index(b"IDAT") - 4
+    (length,) = struct.unpack_from(">I", png_bytes, start)
+    return png_bytes[:start] + png.chunk(b"IDAT", stream) + png_bytes[start + 12 + length :]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    array=label_maps,
+    palette=st.booleans(),
+    piece=st.sampled_from([1, 7, 64, png.INFLATE_PIECE]),
+)
+def test_decoding_into_a_work_buffer_gives_the_same_pixels(array, palette, piece):
+    """Inflating a piece at a time into a reused buffer (the scorer's reads) equals Pillow."""
+    data = encode_png(array, palette=palette and array.dtype == np.uint8)
+    reference = np.asarray(Image.open(io.BytesIO(data)))
+    buffer = np.full(array.size * 2 + 64, 7, np.uint8)  # stale contents
+
+    def take(size):
+        return buffer[:size]
+
+    with patch("polymask.png.INFLATE_PIECE", piece):
+        own = png.decode_unfiltered(data, 1 << 30)
+        shared = png.decode_unfiltered(data, 1 << 30, take)
+    np.testing.assert_array_equal(own, reference)
+    np.testing.assert_array_equal(shared, reference)
+    assert own.dtype == shared.dtype == reference.dtype
+    assert own.flags.c_contiguous and own.flags.writeable
+    assert not np.shares_memory(own, buffer)
+    if shared.dtype == np.uint8:
+        assert np.shares_memory(shared, buffer)  # a view of the work buffer, no copy
+
+
+def test_inflated_size_must_match_the_header():
+    """A stream that stops short or runs past the rows the header promises is declined."""
+    array = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = encode_png(array)
+    rows = png.scanlines(array).tobytes()
+    assert png.decode_unfiltered(_with_idat(data, zlib.compress(rows)), 1 << 30) is not None
+    for stream in (
+        zlib.compress(rows[:-1]),  # one byte short
+        zlib.compress(rows + b"\0"),  # one byte too many
+        zlib.compress(rows)[:-6],  # truncated: the stream never ends
+    ):
+        for piece in (2, png.INFLATE_PIECE):
+            with patch("polymask.png.INFLATE_PIECE", piece):
+                assert png.decode_unfiltered(_with_idat(data, stream), 1 << 30) is None
