@@ -94,6 +94,17 @@ def class_mean(values: np.ndarray, include: np.ndarray | None = None) -> float |
     return float(np.nanmean(values))
 
 
+def class_means(values: np.ndarray, include: np.ndarray | None = None) -> list[float | None]:
+    """:func:`class_mean` of every row of a 2-D array at once (one mean per image)."""
+    values = np.asarray(values, dtype=np.float64)
+    if include is not None:
+        values = values[:, include]
+    defined = ~np.isnan(values)
+    n = defined.sum(axis=1)
+    total = np.where(defined, values, 0.0).sum(axis=1)
+    return [float(t / k) if k else None for t, k in zip(total.tolist(), n.tolist(), strict=True)]
+
+
 def mean_per_image(values: np.ndarray) -> np.ndarray:
     """Per-class mean over images (axis 0) of per-image values, NaNs left out (nnU-Net)."""
     values = np.asarray(values, dtype=np.float64)

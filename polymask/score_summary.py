@@ -84,13 +84,10 @@ def build_report(
         )
         for i in range(c)
     ]
+    dice, iou = (M.class_means(image_values[k], fg) for k in ("dice", "iou"))
     images = [
-        ImageScore(
-            key=key,
-            mean_dice=M.class_mean(image_values["dice"][n], fg),
-            mean_iou=M.class_mean(image_values["iou"][n], fg),
-        )
-        for n, key in enumerate(per_image.keys)
+        ImageScore(key=key, mean_dice=d, mean_iou=u)
+        for key, d, u in zip(per_image.keys, dice, iou, strict=True)
     ]
     ranked = sorted(
         (im for im in images if im.mean_dice is not None), key=lambda im: (im.mean_dice, im.key)

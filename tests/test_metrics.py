@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from polymask import metrics as M
 
@@ -58,3 +61,22 @@ def test_mean_per_image_skips_undefined_images():
 def test_empty_argument_is_validated():
     with pytest.raises(ValueError, match="Expected argument `empty` to be one of"):
         M.from_counts([1], [0], [0], empty="none")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(0, 6), st.integers(1, 24)),
+        elements=st.one_of(st.just(np.nan), st.floats(0, 1)),
+    ),
+    st.integers(0, 2**24),
+)
+def test_row_means_equal_class_mean_of_each_row(values, seed):
+    include = np.random.default_rng(seed).random(values.shape[1]) < 0.7
+    expected = [M.class_mean(row, include) for row in values]
+    got = M.class_means(values, include)
+    assert [v is None for v in got] == [v is None for v in expected]
+    assert [v for v in got if v is not None] == pytest.approx(
+        [v for v in expected if v is not None], rel=1e-12
+    )
