@@ -267,11 +267,12 @@ def _shapes(
                     "PM047",
                 )
                 continue
+            # the schema has checked every coordinate: no second validation as a Shape
             shapes.append(
-                Shape(
-                    label=label,
-                    kind="polygon",
-                    points=tuple(zip(xs, ys, strict=True)),
+                Shape.from_validated(
+                    label,
+                    "polygon",
+                    tuple(zip(xs, ys, strict=True)),
                     group=group,
                     where=f"annotations[{where[1]}].segmentation[{j}]",
                 )
