@@ -10,7 +10,6 @@ fsspec driver of the store (``s3fs``, ``gcsfs``, ...).
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -56,19 +55,19 @@ def atomic_write(path: Any, data: bytes) -> None:
     """
     path = as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{uuid.uuid4().hex}")
     if not is_local(path):
-        tmp = path.with_name(f".{path.name}{TEMP_MARK}{uuid.uuid4().hex}")
         tmp.write_bytes(data)
         tmp.rename(path)
         return
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
+    # a new file of its own (O_EXCL), with the permissions any new file gets (umask)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -181,6 +181,28 @@ def test_image_path_escaping_the_dataset_is_never_opened(tmp_path):
     assert "outside the dataset folder" in err.value.problems[0].message
 
 
+def test_symlinks_are_followed_before_judging_the_image_path(tmp_path):
+    """A link inside the dataset to a file outside it is refused; a dataset reached through a
+    linked folder, or a prefix of another folder's name, is judged by where it really is."""
+    from polymask.formats.common import resolve_image
+
+    Image.new("RGB", (5, 5)).save(tmp_path / "secret.jpg")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ok.jpg").write_bytes(b"")
+    (data / "leak.jpg").symlink_to(tmp_path / "secret.jpg")
+    (tmp_path / "data-other").mkdir()
+    (tmp_path / "data-other" / "x.jpg").write_bytes(b"")
+    (tmp_path / "link").symlink_to(data)
+    source = data / "a.json"
+    assert resolve_image(source, "leak.jpg", data) is None
+    assert resolve_image(source, "../data-other/x.jpg", data) is None
+    assert resolve_image(source, "ok.jpg", data) == (data / "ok.jpg").resolve()
+    via_link = tmp_path / "link" / "a.json"
+    assert resolve_image(via_link, "ok.jpg", tmp_path / "link") == (data / "ok.jpg").resolve()
+    assert resolve_image(via_link, "leak.jpg", tmp_path / "link") is None
+
+
 def test_windows_image_path(tmp_path):
     (tmp_path / "img").mkdir()
     Image.new("RGB", (9, 7)).save(tmp_path / "img" / "a.jpg")

@@ -11,7 +11,9 @@ import binascii
 import bisect
 import io
 import json
+import os
 import re
+from functools import lru_cache
 from json.decoder import scanstring
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -296,11 +298,18 @@ def resolve_image(source: Path, image_path: str, root: Path) -> Path | None:
     if not is_local(source):  # no symlinks in a store: refusing '..' keeps it inside
         parts = PurePosixPath(rel).parts
         return None if rel.startswith("/") or ".." in parts else source.parent.joinpath(*parts)
-    candidate = (source.parent / rel).resolve()
-    root = root.resolve()
-    if candidate != root and root not in candidate.parents:
+    candidate = os.path.realpath(os.path.join(source.parent, rel))
+    inside = _real_folder(str(root))
+    if candidate != inside and not candidate.startswith(inside.rstrip(os.sep) + os.sep):
         return None
-    return candidate
+    return Path(candidate)
+
+
+@lru_cache(maxsize=64)
+def _real_folder(root: str) -> str:
+    """The dataset folder with its symbolic links resolved: the same for every file of a run,
+    and resolving a path costs a system call per component."""
+    return os.path.realpath(root)
 
 
 def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
