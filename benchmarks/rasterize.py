@@ -15,6 +15,7 @@ run does. Then the throughput of 2 workers against 1, and the peak RSS of ``poly
 
     python -m benchmarks.rasterize --images 100 [--repeat 3] [--workers 2] [--rss 100,2000]
         [--data DIR]  # a set made by benchmarks.generate --coco, reused (made there if absent)
+        [--out DIR]   # where outputs go (/dev/shm: no disk stalls in the timings)
 """
 
 from __future__ import annotations
@@ -271,14 +272,20 @@ def main() -> None:
         "--rss", default="100,2000", help="dataset sizes for peak RSS, comma-separated ('' to skip)"
     )
     ap.add_argument("--data", type=Path, help="generated set to reuse (made here if too small)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="where outputs are written (default: the system's temporary folder); a RAM folder "
+        "such as /dev/shm keeps a shared disk's stalls out of the comparison",
+    )
     a = ap.parse_args()
     rss_sizes = [int(n) for n in a.rss.split(",") if n]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=a.out) as tmp:
         tmp = Path(tmp)
         root = dataset(a.data, tmp, max([a.images, a.throughput_images, *rss_sizes]))
         rows = per_image(root, a.images, a.repeat, tmp, tuple(a.convention or CONVENTIONS))
         peers = {name: ms for name, ms in rows if not name.startswith("polymask")}
-        print(f"\n{machine()}; PNG deflate: {deflate_name()}")
+        print(f"\n{machine()}; PNG deflate: {deflate_name()}; outputs in {tmp}")
         print(f"{a.images} images x {a.repeat} rounds, 1024x768, 20-40 polygons each, one worker")
         print("| pipeline | ms/image (median) | " + " | ".join(f"vs {p}" for p in peers) + " |")
         print("|---|---:|" + "---:|" * len(peers))
