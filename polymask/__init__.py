@@ -1,17 +1,33 @@
-"""polymask: polygon annotations to class-index masks, label statistics and Dice scoring."""
+"""polymask: polygon annotations to class-index masks, label statistics and Dice scoring.
 
+The names below are imported on first use (PEP 562): ``import polymask.score`` in a scoring
+worker then loads what scoring needs, not every annotation format's schema (a fifth of a
+second, paid again by every pool of workers).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 try:
     __version__ = version("polymask")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-from polymask.errors import AnnotationError, Problem
-from polymask.formats import find_inputs, load_annotations
-from polymask.labels import LabelMap
-from polymask.model import ImageAnnotation, Shape
-from polymask.raster import Rasterized, burn
+_EXPORTS = {
+    "AnnotationError": "polymask.errors",
+    "Problem": "polymask.errors",
+    "find_inputs": "polymask.formats",
+    "load_annotations": "polymask.formats",
+    "LabelMap": "polymask.labels",
+    "ImageAnnotation": "polymask.model",
+    "Shape": "polymask.model",
+    "Rasterized": "polymask.raster",
+    "burn": "polymask.raster",
+    "score_folders": "polymask.score",
+}
 
 __all__ = [
     "AnnotationError",
@@ -20,18 +36,30 @@ __all__ = [
     "Problem",
     "Rasterized",
     "Shape",
+    "__version__",
     "burn",
     "find_inputs",
     "load_annotations",
-    "__version__",
     "score_folders",
 ]
 
+if TYPE_CHECKING:
+    from polymask.errors import AnnotationError, Problem
+    from polymask.formats import find_inputs, load_annotations
+    from polymask.labels import LabelMap
+    from polymask.model import ImageAnnotation, Shape
+    from polymask.raster import Rasterized, burn
+    from polymask.score import score_folders
+
 
 def __getattr__(name: str):
-    # the scorer pulls in the device engine; import it on first use so `import polymask` stays light
-    if name == "score_folders":
-        from polymask.score import score_folders
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'polymask' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return score_folders
-    raise AttributeError(f"module 'polymask' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
