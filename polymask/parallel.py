@@ -52,7 +52,7 @@ def pmap(
     fn: Callable[[T], R],
     items: Iterable[T],
     workers: int | None = None,
-    chunksize: int = 4,
+    chunksize: int | None = None,
     scheduler: str = "processes",
     report: RunReport | None = None,
 ) -> Iterator[R]:
@@ -62,9 +62,12 @@ def pmap(
     process: no pickling, easy to debug), ``dask`` (a local Dask cluster) or the address of a
     running Dask scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
     Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``.
+    ``chunksize``: items sent to a worker at a time (default: see :func:`default_chunksize`).
     """
     check_scheduler(scheduler)
     workers = default_workers() if workers is None else workers
+    if chunksize is None:
+        chunksize = default_chunksize(items, workers)
     if scheduler in ("dask",) or "://" in scheduler:
         from polymask.dask_runner import dask_map
 
@@ -81,6 +84,19 @@ def pmap(
                 yield from future.result()
     else:
         yield from _pool_map(fn, items, workers, chunksize)
+
+
+MAX_CHUNK = 16
+"""Largest default chunk: every chunk costs the main process a message each way, which with
+items of a millisecond or two (a mask rasterized or counted) took a fifth of a core of two."""
+
+
+def default_chunksize(items: Iterable, workers: int) -> int:
+    """Items per task: a quarter of each worker's share (so the last tasks still balance),
+    at most :data:`MAX_CHUNK`; 4 when the number of items is not known."""
+    if not isinstance(items, Sized):
+        return 4
+    return max(1, min(MAX_CHUNK, len(items) // (4 * max(workers, 1))))
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

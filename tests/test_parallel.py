@@ -86,3 +86,12 @@ def test_stopping_early_shuts_the_pool_down():
         results.close()
     assert len(pools) == 1
     assert all(not p.is_alive() for p in pools[0]._pool)  # terminated and joined
+
+
+def test_default_chunks_balance_small_runs_and_cap_large_ones():
+    from polymask.parallel import MAX_CHUNK, default_chunksize
+
+    assert default_chunksize(list(range(12)), 2) == 1  # 6 each: chunks of 1 keep both busy
+    assert default_chunksize(list(range(80)), 2) == 10  # a quarter of a worker's 40
+    assert default_chunksize(list(range(100_000)), 8) == MAX_CHUNK
+    assert default_chunksize(iter(range(10)), 2) == 4  # unknown length
