@@ -242,9 +242,9 @@ def machine() -> str:
 
 
 def deflate_name() -> str:
-    from polymask.png import DEFLATE, LABEL_DEFLATE
+    from polymask.png import C_ROWS, DEFLATE
 
-    if LABEL_DEFLATE is not None:
+    if C_ROWS is not None:
         return "polymask's C run-length deflater"
     if DEFLATE.__name__ == "zlib":
         return f"zlib {DEFLATE.ZLIB_RUNTIME_VERSION} (install polymask[fast] for zlib-ng)"

@@ -99,17 +99,17 @@ def read_mask(path: str | Path, buffer: Callable[[int], np.ndarray] | None = Non
     Palette images are read as their indices, never as colours. Colour (RGB) images are refused:
     their values are not class ids. ``buffer(size)``: a reusable uint8 work array for
     polymask's own PNGs, which then come back as a view of it, valid until its next
-    use (see :func:`polymask.png.decode_unfiltered`); for a reader that drops each mask at once.
+    use (see :func:`polymask.png.decode`); for a reader that drops each mask at once.
     """
     from PIL import Image, UnidentifiedImageError
 
     from polymask.formats.common import MAX_PIXELS
-    from polymask.png import decode_unfiltered
+    from polymask.png import decode
 
     try:
         with _open(path) as f:
             data = f.read()
-        fast = decode_unfiltered(data, MAX_PIXELS, buffer)
+        fast = decode(data, MAX_PIXELS, buffer)
         if fast is not None:
             return fast
         with Image.open(io.BytesIO(data)) as img:

@@ -1,11 +1,11 @@
-"""A small PNG writer for label maps: unfiltered rows, run-length deflate.
+"""A small PNG writer and reader for label maps: unfiltered rows, run-length deflate.
 
 Pillow's PNG encoder chooses a row filter for every row, and on a 1024x768 label map that choice
 costs more than the compression. Label maps do not need it: their rows are long runs of one
 value, which a run-length deflate (``Z_RLE``) already squeezes to the size that filtering gives.
 So this writer emits every row with filter 0 (None) and deflates the whole image once.
 
-The deflate comes from polymask's own C module where it was built (:mod:`polymask._labeldeflate`:
+The deflate comes from polymask's own C module where it was built (:mod:`polymask._pngrows`:
 runs of the sample before, found eight bytes at a time, one dynamic-Huffman block; as fast as
 zlib-ng on 8-bit maps, and on 16-bit ones, whose runs zlib's ``Z_RLE`` cannot see, about 5x
 faster and 6x smaller), else from zlib-ng when the optional ``zlib-ng`` package is installed
@@ -40,9 +40,9 @@ DEFLATE: ModuleType = _deflate_module()
 ``decompressobj`` inflates it: ``zlib_ng.zlib_ng`` or the standard ``zlib``."""
 
 try:
-    from polymask import _labeldeflate as LABEL_DEFLATE
+    from polymask import _pngrows as C_ROWS
 except ImportError:  # built without a C compiler
-    LABEL_DEFLATE = None
+    C_ROWS = None
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -63,9 +63,9 @@ def scanlines(array: np.ndarray) -> np.ndarray:
 def zlib_stream(array: np.ndarray, deflate: ModuleType | None = None) -> bytes:
     """The IDAT data of a 2-D uint8/uint16 array: its unfiltered scanlines, deflated by the C
     module when it is there, by ``deflate`` (a zlib-like module) or :data:`DEFLATE` otherwise."""
-    if deflate is None and LABEL_DEFLATE is not None:
+    if deflate is None and C_ROWS is not None:
         native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
-        return LABEL_DEFLATE.deflate_scanlines(native)
+        return C_ROWS.deflate_scanlines(native)
     z = (deflate or DEFLATE).compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     return z.compress(scanlines(array).data) + z.flush()
 
@@ -109,16 +109,18 @@ INFLATE_PIECE = 1 << 16
 pages from the system (see :mod:`polymask.scratch`)."""
 
 
-def decode_unfiltered(
+def decode(
     data: bytes, max_pixels: int, buffer: Callable[[int], np.ndarray] | None = None
 ) -> np.ndarray | None:
-    """The label array of a PNG whose rows are all unfiltered, as :func:`encode` writes them, or
-    None for any other PNG (the caller then decodes it with Pillow).
+    """The label array of a PNG, or None for a PNG this reader leaves to Pillow.
 
-    Reading back polymask's own masks is the hot path of ``stats`` and ``score``: one inflate
-    (zlib-ng when installed) and a reshape, about 4x faster than Pillow, which undoes filters
-    row by row. Only the plain cases take this path: 8-bit grayscale or palette, 16-bit
-    grayscale, no interlacing, every CRC right, every filter byte 0, exactly the expected size.
+    Reading masks is the hot path of ``stats`` and ``score``: one inflate (zlib-ng when
+    installed) and a reshape, about 4x faster than Pillow, which inflates with the system zlib
+    and undoes filters row by row. polymask's own masks (and Pillow's palette PNGs) have
+    unfiltered rows; other writers' rows (Pillow's grayscale PNGs, OpenCV's) are unfiltered in
+    place by the C module where it was built, else go to Pillow. Only the plain cases take this
+    path: 8-bit grayscale or palette, 16-bit grayscale, no interlacing, every CRC right, known
+    filter types, exactly the expected size.
 
     ``buffer(size)``, when given, supplies a reusable uint8 work array to inflate into; an
     8-bit result is then a view of it (rows strided past their filter bytes), valid until the
@@ -151,8 +153,10 @@ def decode_unfiltered(
     if not _inflate_into(b"".join(idat), raw):
         return None
     rows = raw.reshape(h, stride)
-    if rows[:, 0].any():
-        return None  # filtered rows: Pillow knows how to undo them
+    if rows[:, 0].any() and (
+        C_ROWS is None or not C_ROWS.unfilter_scanlines(raw, h, stride, depth // 8)
+    ):
+        return None  # filtered rows without the C module, or an unknown filter: Pillow's job
     samples = rows[:, 1:]
     if depth == 16:
         return samples.view(">u2").astype(np.uint16)
