@@ -1,4 +1,5 @@
-"""Small builders shared by tests: LabelMe documents and canonical annotations."""
+"""Small builders shared by tests: LabelMe documents, canonical annotations, and the places in
+a JSON document that mutation tests change."""
 
 from __future__ import annotations
 
@@ -46,3 +47,23 @@ def annotation(shapes, width=40, height=30) -> ImageAnnotation:
         height=height,
         shapes=tuple(Shape(where=f"shapes[{i}]", **s) for i, s in enumerate(shapes)),
     )
+
+
+def json_places(doc, prefix=(), whole=frozenset()):
+    """(path to a container, key) for every value in a JSON document; the items of a container
+    whose key is in ``whole`` are places, but not what is inside them."""
+    if isinstance(doc, dict):
+        items = doc.items()
+    else:
+        items = enumerate(doc) if isinstance(doc, list) else ()
+    for key, value in items:
+        yield prefix, key
+        if prefix[-1:] not in {(name,) for name in whole}:
+            yield from json_places(value, (*prefix, key), whole)
+
+
+def json_container(doc, path):
+    """The container at ``path`` (a sequence of keys and indices) in a JSON document."""
+    for key in path:
+        doc = doc[key]
+    return doc

@@ -19,6 +19,7 @@ from polymask.errors import AnnotationError
 from polymask.formats import load_annotations
 from polymask.labels import LabelMap
 from polymask.raster import burn
+from tests.helpers import json_container, json_places
 
 FORMATS = (None, "coco", "label-studio")
 EXAMPLES = sorted(
@@ -56,33 +57,16 @@ def _load_everyway(path: Path) -> None:
             assert all(p.file == str(path) and p.message for p in exc.problems)
 
 
-def _places(doc, prefix=()):
-    """Every (path to container, key) in a document."""
-    if isinstance(doc, dict):
-        items = doc.items()
-    else:
-        items = enumerate(doc) if isinstance(doc, list) else ()
-    for key, value in items:
-        yield prefix, key
-        yield from _places(value, (*prefix, key))
-
-
-def _container(doc, path):
-    for key in path:
-        doc = doc[key]
-    return doc
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_examples(scratch, data):
     source = data.draw(st.sampled_from(EXAMPLES), label="example")
     doc = json.loads(source.read_text())
-    places = list(_places(doc))
+    places = list(json_places(doc))
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         path, key = data.draw(st.sampled_from(places), label="place")
         try:
-            parent = _container(doc, path)
+            parent = json_container(doc, path)
             if data.draw(st.booleans(), label="delete"):
                 del parent[key]
             else:

@@ -24,7 +24,7 @@ from benchmarks.generate import image_shapes
 from polymask.errors import AnnotationError
 from polymask.formats import labelme, labelme_fast
 from polymask.formats.common import MAX_COORD, MAX_SIDE
-from tests.helpers import labelme_doc, labelme_shape
+from tests.helpers import json_container, json_places, labelme_doc, labelme_shape
 from tests.test_labelme_format import png_b64
 
 PATCH = png_b64(np.eye(3, dtype=np.uint8) * 255)
@@ -136,18 +136,6 @@ numbers_written_oddly = st.decimals(allow_nan=False, allow_infinity=False).map(s
 SIZES = [(1, 1), (0, 10), (10, -1), (MAX_SIDE, 1), (MAX_SIDE + 1, 1), (50_000, 50_000), ("40", 30)]
 
 
-def places(doc, prefix=()):
-    """(path to a container, key) for every value but the coordinates inside points."""
-    if isinstance(doc, dict):
-        items = doc.items()
-    else:
-        items = enumerate(doc) if isinstance(doc, list) else ()
-    for key, value in items:
-        yield prefix, key
-        if prefix[-1:] != ("points",):
-            yield from places(value, (*prefix, key))
-
-
 @st.composite
 def documents(draw) -> str:
     """A LabelMe file's text: valid, or valid but for a few mutations."""
@@ -171,11 +159,10 @@ def documents(draw) -> str:
         if action == "size":
             doc["imageWidth"], doc["imageHeight"] = draw(st.sampled_from(SIZES))
             continue
-        path, key = draw(st.sampled_from(list(places(doc))))
+        # every value but single coordinates: points are changed whole
+        path, key = draw(st.sampled_from(list(json_places(doc, whole=frozenset({"points"})))))
         try:
-            parent = doc
-            for step in path:
-                parent = parent[step]
+            parent = json_container(doc, path)
             if action == "delete":
                 del parent[key]
             else:
