@@ -127,6 +127,17 @@ emit_run(Scan *s, const unsigned char *p, int n, int distance) {
     }
 }
 
+/* One piece of the stream, buf[seg:end]: a literal where it starts at a difference, then the
+   run of bytes repeating the byte `distance` before them. */
+static inline void
+emit_piece(Scan *s, const unsigned char *buf, int seg, int end, int literal, int distance) {
+    if (literal) {
+        emit_literal(s, buf[seg]);
+        seg++;
+    }
+    emit_run(s, buf + seg, end - seg, distance);
+}
+
 /* Symbols for buf[start:end] (the `distance` bytes before start are the stream's own). The
    stream splits where a byte differs from the one `distance` before; each piece is a literal
    (at such a difference) and a run. Differences are found eight bytes at a time. */
@@ -147,11 +158,7 @@ scan_bytes(Scan *s, const unsigned char *buf, int start, int end, int distance) 
         uint64_t differs = (((diff & low7) + low7) | diff) & high; /* top bit of each byte */
         while (differs) {
             int at = i + (__builtin_ctzll(differs) >> 3);
-            if (literal) {
-                emit_literal(s, buf[seg]);
-                seg++;
-            }
-            emit_run(s, buf + seg, at - seg, distance);
+            emit_piece(s, buf, seg, at, literal, distance);
             seg = at;
             literal = 1;
             differs &= differs - 1;
@@ -160,20 +167,12 @@ scan_bytes(Scan *s, const unsigned char *buf, int start, int end, int distance) 
 #endif
     for (; i < end; i++) {
         if (buf[i] != buf[i - distance]) {
-            if (literal) {
-                emit_literal(s, buf[seg]);
-                seg++;
-            }
-            emit_run(s, buf + seg, i - seg, distance);
+            emit_piece(s, buf, seg, i, literal, distance);
             seg = i;
             literal = 1;
         }
     }
-    if (literal) {
-        emit_literal(s, buf[seg]);
-        seg++;
-    }
-    emit_run(s, buf + seg, end - seg, distance);
+    emit_piece(s, buf, seg, end, literal, distance);
 }
 
 /* ------------------------------------------------------------------------------------------ */
