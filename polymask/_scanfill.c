@@ -769,18 +769,22 @@ done:
 /* ------------------------------------------------------------------------------------------ */
 /* Python bindings                                                                             */
 
+/* A buffer's item type code, past a native byte-order prefix. */
+static char
+item_code(const Py_buffer *view) {
+    const char *f = view->format ? view->format : "B";
+    return (*f == '<' || *f == '=' || *f == '@') ? f[1] : f[0];
+}
+
 /* The label map: a writable, C-contiguous 2-D buffer of uint8 or uint16. */
 static int
 get_canvas(PyObject *obj, Py_buffer *view, Canvas *c, unsigned long value) {
     if (PyObject_GetBuffer(obj, view, PyBUF_RECORDS) < 0) {
         return -1;
     }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') {
-        f++;
-    }
+    const char f = item_code(view);
     if (view->ndim != 2 || !PyBuffer_IsContiguous(view, 'C') ||
-        !((view->itemsize == 1 && *f == 'B') || (view->itemsize == 2 && *f == 'H'))) {
+        !((view->itemsize == 1 && f == 'B') || (view->itemsize == 2 && f == 'H'))) {
         PyErr_SetString(PyExc_TypeError, "out must be a C-contiguous 2-D uint8 or uint16 array");
         PyBuffer_Release(view);
         return -1;
@@ -829,11 +833,7 @@ points_from_buffer(PyObject *obj, Points *pts) {
     }
     pts->has_view = 1;
     const Py_buffer *v = &pts->view;
-    const char *f = v->format ? v->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') {
-        f++;
-    }
-    if (v->ndim != 2 || v->shape[1] != 2 || *f != 'd' || v->itemsize != 8 ||
+    if (v->ndim != 2 || v->shape[1] != 2 || item_code(v) != 'd' || v->itemsize != 8 ||
         !PyBuffer_IsContiguous(v, 'C') || v->shape[0] > INT_MAX / 2) {
         PyErr_SetString(PyExc_TypeError, "xy must be a C-contiguous (n, 2) float64 array");
         return -1;
@@ -923,6 +923,28 @@ get_points(PyObject *obj, Points *pts, int min_points) {
     return status;
 }
 
+/* A call's label map and vertices; on failure nothing is left held and the error is set. */
+static int
+get_target(
+    PyObject *out, PyObject *xy, unsigned long value, int min_points, Py_buffer *ov, Canvas *c,
+    Points *pv
+) {
+    if (get_canvas(out, ov, c, value) < 0) {
+        return -1;
+    }
+    if (get_points(xy, pv, min_points) < 0) {
+        PyBuffer_Release(ov);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+release_target(Py_buffer *ov, Points *pv) {
+    points_release(pv);
+    PyBuffer_Release(ov);
+}
+
 static PyObject *
 py_pillow_polygon(PyObject *self, PyObject *args) {
     PyObject *out, *xy;
@@ -933,19 +955,14 @@ py_pillow_polygon(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOk", &out, &xy, &value)) {
         return NULL;
     }
-    if (get_canvas(out, &ov, &c, value) < 0) {
-        return NULL;
-    }
-    if (get_points(xy, &pv, 2) < 0) {
-        PyBuffer_Release(&ov);
+    if (get_target(out, xy, value, 2, &ov, &c, &pv) < 0) {
         return NULL;
     }
     int status;
     Py_BEGIN_ALLOW_THREADS;
     status = pillow_fill(&c, pv.xy, pv.n);
     Py_END_ALLOW_THREADS;
-    points_release(&pv);
-    PyBuffer_Release(&ov);
+    release_target(&ov, &pv);
     if (status < 0) {
         return PyErr_NoMemory();
     }
@@ -982,18 +999,12 @@ py_gdal_polygon(PyObject *self, PyObject *args) {
         part_size[i] = (int)v;
         total += v;
     }
-    if (get_canvas(out, &ov, &c, value) < 0) {
-        PyMem_Free(part_size);
-        return NULL;
-    }
-    if (get_points(xy, &pv, 0) < 0) {
-        PyBuffer_Release(&ov);
+    if (get_target(out, xy, value, 0, &ov, &c, &pv) < 0) {
         PyMem_Free(part_size);
         return NULL;
     }
     if (total != pv.n) {
-        points_release(&pv);
-        PyBuffer_Release(&ov);
+        release_target(&ov, &pv);
         PyMem_Free(part_size);
         PyErr_SetString(PyExc_ValueError, "ring sizes must add up to the number of points");
         return NULL;
@@ -1002,8 +1013,7 @@ py_gdal_polygon(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     status = gdal_fill(&c, pv.xy, pv.n, part_size, (int)n_parts);
     Py_END_ALLOW_THREADS;
-    points_release(&pv);
-    PyBuffer_Release(&ov);
+    release_target(&ov, &pv);
     PyMem_Free(part_size);
     if (status < 0) {
         return PyErr_NoMemory();
@@ -1022,19 +1032,14 @@ py_coco_polygon(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOkL", &out, &xy, &value, &max_steps)) {
         return NULL;
     }
-    if (get_canvas(out, &ov, &c, value) < 0) {
-        return NULL;
-    }
-    if (get_points(xy, &pv, 1) < 0) {
-        PyBuffer_Release(&ov);
+    if (get_target(out, xy, value, 1, &ov, &c, &pv) < 0) {
         return NULL;
     }
     int status;
     Py_BEGIN_ALLOW_THREADS;
     status = coco_fill(&c, pv.xy, pv.n, max_steps);
     Py_END_ALLOW_THREADS;
-    points_release(&pv);
-    PyBuffer_Release(&ov);
+    release_target(&ov, &pv);
     if (status < 0) {
         return PyErr_NoMemory();
     }
