@@ -38,15 +38,14 @@ def paint(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.nda
             _paste_patch(out, shape, value)
             continue
         rings = _rings(shape)
-        if len(rings) == 1 and not rings[0][1] and fill is not None:  # the common case, in C
+        if len(rings) != 1 or rings[0][1]:  # none, parts or holes: masks of their own
+            out[_rings_mask(rings, shape, size)] = value
+        elif fill is not None:  # the common case, in C
             if not fill(out, rings[0][0], int(value), MAX_STEPS):
                 raise ShapeTooLarge(shape.where)
-        elif len(rings) == 1 and not rings[0][1]:  # without C: paint only its columns
-            xy = _checked(rings[0][0], shape)
-            (r0, c0), block = polygon_block(xy, *size)
+        else:  # without C: paint only the polygon's columns
+            (r0, c0), block = polygon_block(_checked(rings[0][0], shape), *size)
             out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]][block] = value
-        else:
-            out[_rings_mask(rings, shape, size)] = value
     return out
 
 

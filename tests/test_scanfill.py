@@ -7,6 +7,8 @@ or not; then whole images painted with and without the fillers are compared.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -58,23 +60,14 @@ def pillow_rule():
         pytest.skip("this Pillow's polygon rule is not the one the C filler reproduces")
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.parametrize(("dtype", "value", "mode"), [(np.uint8, 7, "L"), (np.uint16, 40000, "I")])
+@settings(max_examples=250, deadline=None)
 @given(polygons())
-def test_pillow_rule_matches_pillow(pillow_rule, case):
+def test_pillow_rule_matches_pillow(pillow_rule, dtype, value, mode, case):
     h, w, xy = case
-    out = np.zeros((h, w), np.uint8)
-    _scanfill.pillow_polygon(out, xy, 7)
-    np.testing.assert_array_equal(out, pillow_polygon(h, w, xy))
-
-
-@settings(max_examples=60, deadline=None)
-@given(polygons())
-def test_pillow_rule_16_bit(pillow_rule, case):
-    h, w, xy = case
-    out = np.zeros((h, w), np.uint16)
-    _scanfill.pillow_polygon(out, xy, 40000)
-    reference = pillow_polygon(h, w, xy, value=40000, mode="I").astype(np.uint16)
-    np.testing.assert_array_equal(out, reference)
+    out = np.zeros((h, w), dtype)
+    _scanfill.pillow_polygon(out, xy, value)
+    np.testing.assert_array_equal(out, pillow_polygon(h, w, xy, value, mode).astype(dtype))
 
 
 @settings(max_examples=400, deadline=None)
@@ -164,14 +157,28 @@ def test_ring_sizes_must_cover_the_points():
         _scanfill.gdal_polygon(out, [(0, 0), (1, 1), (2, 0), (0, 0)], (3,), 1)
 
 
-def test_filler_is_withheld_when_pillow_differs(monkeypatch):
-    monkeypatch.setattr(scanfill, "PILLOW_RULE", ((0, 0), (0, 1)))
-    scanfill.pillow_filler.cache_clear()
+@contextmanager
+def scanfill_with(**attributes):
+    """polymask.scanfill with attributes replaced, its cached fillers decided again inside and
+    after."""
     try:
-        assert scanfill.pillow_filler() is None
+        with pytest.MonkeyPatch.context() as m:
+            for name, value in attributes.items():
+                m.setattr(scanfill, name, value)
+            _forget_fillers()
+            yield
     finally:
-        monkeypatch.undo()
-        scanfill.pillow_filler.cache_clear()
+        _forget_fillers()
+
+
+def _forget_fillers():
+    scanfill.pillow_filler.cache_clear()
+    scanfill.gdal_filler.cache_clear()
+
+
+def test_filler_is_withheld_when_pillow_differs():
+    with scanfill_with(PILLOW_RULE=((0, 0), (0, 1))):
+        assert scanfill.pillow_filler() is None
 
 
 # --- whole images: painted with the fillers and by the libraries alone -----------------------
@@ -207,21 +214,10 @@ def scenes(draw):
 @pytest.mark.parametrize("convention", ["labelme", "center", "coco"])
 @settings(max_examples=60, deadline=None)
 @given(scene=scenes())
-def test_images_are_the_same_with_and_without_the_fillers(convention, scene, monkeypatch_module):
+def test_images_are_the_same_with_and_without_the_fillers(convention, scene):
     labels = LabelMap.from_names(["_background_", "a", "b", "c"])
     fast = burn(scene, labels, convention, instances=True)
-    with monkeypatch_module.context() as m:
-        m.setattr(scanfill, "_scanfill", None)
-        scanfill.pillow_filler.cache_clear()
-        scanfill.gdal_filler.cache_clear()
+    with scanfill_with(_scanfill=None):
         slow = burn(scene, labels, convention, instances=True)
-    scanfill.pillow_filler.cache_clear()
-    scanfill.gdal_filler.cache_clear()
     np.testing.assert_array_equal(fast.classes, slow.classes)
     np.testing.assert_array_equal(fast.instances, slow.instances)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as m:
-        yield m
