@@ -8,7 +8,7 @@ OUT    ?= out
 
 .PHONY: install demo test lint clean
 
-$(VENV)/.installed: pyproject.toml Makefile polymask/_scanfill.c polymask/_pngrows.c
+$(VENV)/.installed: pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"

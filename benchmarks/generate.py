@@ -66,7 +66,7 @@ def predicted_shapes(rng: np.random.Generator, shapes: list[dict]) -> list[dict]
 
 def write_prediction(path: Path, shapes: list[dict], label_map) -> None:
     """Rasterize predicted polygons (LabelMe convention) into a class-index PNG."""
-    from polymask.masks import write_png
+    from polymask.io.masks import write_png
     from polymask.model import ImageAnnotation, Shape
     from polymask.raster import burn
 

@@ -37,10 +37,10 @@ from PIL import Image, ImageDraw
 
 from benchmarks.generate import generate
 from polymask import raster
-from polymask.convert import RasterizeOptions, rasterize_file, rasterize_files
 from polymask.formats import LOADERS, InputFile
+from polymask.io.masks import read_mask, voc_palette
 from polymask.labels import LabelMap
-from polymask.masks import read_mask, voc_palette
+from polymask.rasterize import RasterizeOptions, rasterize_file, rasterize_files
 
 CONVENTIONS = tuple(c for c in ("labelme", "center", "coco") if c in raster.CONVENTIONS)
 
@@ -242,7 +242,7 @@ def machine() -> str:
 
 
 def deflate_name() -> str:
-    from polymask.png import C_ROWS, DEFLATE
+    from polymask.io.png import C_ROWS, DEFLATE
 
     if C_ROWS is not None:
         return "polymask's C run-length deflater"

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.score_speed import CLASSES, write_dataset
-from polymask.score import ScoreOptions, score_folders
+from polymask.score.run import ScoreOptions, score_folders
 
 IGNORE = 255
 

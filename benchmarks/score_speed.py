@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.masks import write_png
-from polymask.score import ScoreOptions, score_folders
+from polymask.io.masks import write_png
+from polymask.score.run import ScoreOptions, score_folders
 
 H, W, CLASSES = 768, 1024, 20
 

@@ -163,8 +163,8 @@ def predict(shapes: list[dict], rng: np.random.Generator) -> list[dict]:
 
 def main() -> None:
     from polymask.formats.labelme import LabelMeFile, _to_shape
+    from polymask.io.masks import write_png
     from polymask.labels import LabelMap
-    from polymask.masks import write_png
     from polymask.model import ImageAnnotation
     from polymask.raster import burn
 

@@ -1,6 +1,6 @@
 """polymask: polygon annotations to class-index masks, label statistics and Dice scoring.
 
-The names below are imported on first use (PEP 562): ``import polymask.score`` in a scoring
+The names below are imported on first use (PEP 562): ``import polymask.score.run`` in a scoring
 worker then loads what scoring needs, not every annotation format's schema (a fifth of a
 second, paid again by every pool of workers).
 """
@@ -26,7 +26,7 @@ _EXPORTS = {
     "Shape": "polymask.model",
     "Rasterized": "polymask.raster",
     "burn": "polymask.raster",
-    "score_folders": "polymask.score",
+    "score_folders": "polymask.score.run",
 }
 
 __all__ = [
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from polymask.labels import LabelMap
     from polymask.model import ImageAnnotation, Shape
     from polymask.raster import Rasterized, burn
-    from polymask.score import score_folders
+    from polymask.score.run import score_folders
 
 
 def __getattr__(name: str):

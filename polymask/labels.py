@@ -52,7 +52,7 @@ class LabelMap:
     @classmethod
     def from_file(cls, path: str | Path, ignore_index: int = DEFAULT_IGNORE_INDEX) -> LabelMap:
         """A ``labels.txt`` file (a local path or a URL)."""
-        from polymask.storage import as_path
+        from polymask.io.storage import as_path
 
         try:
             text = as_path(path).read_text(encoding="utf-8")

@@ -18,8 +18,8 @@ SCHEMAS: dict[str, str] = {
     "geojson.schema.json": "polymask.formats.geojson:FeatureCollection",
     "config.schema.json": "polymask.config:PolymaskConfig",
     "validate-report.schema.json": "polymask.report.problems:ValidationReport",
-    "stats-report.schema.json": "polymask.stats_report:StatsReport",
-    "score-report.schema.json": "polymask.score_report:ScoreReport",
+    "stats-report.schema.json": "polymask.stats.report:StatsReport",
+    "score-report.schema.json": "polymask.score.report:ScoreReport",
     "coco.schema.json": "polymask.formats.coco:CocoFile",
     "label-studio.schema.json": "polymask.formats.labelstudio:LabelStudioExport",
 }

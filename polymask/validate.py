@@ -10,7 +10,7 @@ from polymask.errors import AnnotationError, Problem
 from polymask.formats import InputFile, load_annotations
 from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap, UnknownLabel
-from polymask.parallel import pmap
+from polymask.runtime.parallel import pmap
 
 
 @dataclass

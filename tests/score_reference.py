@@ -1,7 +1,7 @@
 """Brute-force references for the scorer: one class and one image at a time, in plain numpy.
 
-Written independently of polymask.metrics and polymask.confusion (loops and boolean masks, no
-bincount, no shared helpers), so agreement is evidence.
+Written independently of polymask.score.metrics and polymask.score.confusion (loops and boolean
+masks, no bincount, no shared helpers), so agreement is evidence.
 """
 
 from __future__ import annotations

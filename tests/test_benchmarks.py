@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from benchmarks import generate, rasterize
+from polymask.io.masks import read_mask
 from polymask.labels import LabelMap
-from polymask.masks import read_mask
 
 
 @pytest.fixture(scope="module")

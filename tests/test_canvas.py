@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymask import canvas
 from polymask.model import Shape
-from polymask.raster import _paint_labelme, _paint_labelme_copying
+from polymask.raster import canvas
+from polymask.raster.labelme import paint as _paint_labelme
+from polymask.raster.labelme import paint_copying as _paint_labelme_copying
 
 H, W = 30, 40
 coord = st.floats(-10, 50, allow_nan=False).map(lambda v: round(v, 1))

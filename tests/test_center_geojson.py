@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rasterio.features import rasterize
 
-from polymask.geometry import to_geojson, to_geometry
 from polymask.labels import LabelMap
 from polymask.model import ImageAnnotation, Shape
 from polymask.raster import burn
+from polymask.raster.geometry import to_geojson, to_geometry
 
 W, H = 48, 36
 LM = LabelMap.from_names(["_background_", "a", "b", "c"])

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from polymask import class_weights as cw
+from polymask.stats import weights as cw
 
 PIXELS = np.array([6, 3, 1, 0])
 IMAGE_PIXELS = np.array([10, 10, 5, 0])

@@ -10,7 +10,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 
 CASES = Path(__file__).parent / "formats"
 

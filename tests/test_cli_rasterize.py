@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from polymask.cli.main import cli
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 from tests.helpers import labelme_shape, write_labelme
 
 SQUARE = [(1, 1), (8, 1), (8, 8), (1, 8)]
@@ -143,7 +143,7 @@ def test_bad_files_reported_others_written(dataset, tmp_path):
 
 def test_interrupted_run_leaves_no_partial_mask_and_rerun_completes(tmp_path, monkeypatch):
     """Ctrl-C in the middle of writing: temp files are removed, finished masks are whole."""
-    import polymask.masks as masks
+    import polymask.io.masks as masks
 
     data = tmp_path / "data"
     for i in range(6):

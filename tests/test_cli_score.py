@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
-from polymask.masks import write_png
-from polymask.score_report import ScoreReport
+from polymask.io.masks import write_png
+from polymask.score.report import ScoreReport
 
 
 @pytest.fixture

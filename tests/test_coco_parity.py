@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymask.cocomask import RleError, counts_to_mask, polygon_mask, string_to_counts
 from polymask.formats import load_annotations
+from polymask.formats.rle import RleError, counts_to_mask, string_to_counts
 from polymask.labels import LabelMap
 from polymask.raster import burn
+from polymask.raster.coco_polygon import polygon_mask
 
 # pycocotools 2.0.x on numpy 2 warns about its own __array__; nothing of ours
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

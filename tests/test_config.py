@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from polymask.cli.main import cli
 from polymask.config import find_config, load_config
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 from tests.helpers import labelme_shape, write_labelme
 
 SQUARE = [(1, 1), (8, 1), (8, 8), (1, 8)]

@@ -81,7 +81,7 @@ def test_embedded_image_tutorial(conformance):
 
 def test_written_png_matches_voc_palette(conformance, tmp_path):
     """Our palette PNGs carry the same colormap as LabelMe's VOC export."""
-    from polymask.masks import read_mask, write_png
+    from polymask.io.masks import read_mask, write_png
 
     root = conformance / "labelme"
     expected = Image.open(root / "expected" / "SegmentationClass" / "2011_000003.png")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from polymask.confusion import band_width, byte_table, confusion_batch, resolve_device
+from polymask.score.confusion import band_width, byte_table, confusion_batch, resolve_device
 from tests.score_reference import class_counts, erode_band
 
 torch = pytest.importorskip("torch")
@@ -130,7 +130,7 @@ def test_without_torch_the_numpy_engine_is_used(monkeypatch):
 def test_byte_path_equals_the_batched_engines(batch):
     """8-bit masks on the CPU take the per-image 65,536-bin path; the batched index paths
     (numpy, torch) must count the same."""
-    from polymask.confusion import _byte_batch, _numpy_batch, _torch_batch
+    from polymask.score.confusion import _byte_batch, _numpy_batch, _torch_batch
 
     c, pairs = batch
     pairs = [(g.astype(np.uint8), p.astype(np.uint8)) for g, p in pairs]
@@ -180,7 +180,7 @@ def test_byte_table_counts_every_value_pair(run_fraction, pair):
     """Both counting methods (runs weighted by length, per-pixel bincount) against a pixel-by-
     pixel count; the work arrays are reused between examples of different sizes."""
     gt, pred = pair
-    with patch("polymask.confusion.RUN_FRACTION", run_fraction):
+    with patch("polymask.score.confusion.RUN_FRACTION", run_fraction):
         table = byte_table(gt, pred)
     assert table.dtype == np.int64
     assert table.shape == (256, int(pred.max(initial=0)) + 1)
@@ -201,7 +201,7 @@ def test_byte_table_hand_computed():
 
 
 def test_work_arrays_are_reused_up_to_a_size():
-    from polymask import scratch
+    from polymask.runtime import scratch
 
     a = scratch.scratch("test", 100, np.uint16)
     assert np.shares_memory(a, scratch.scratch("test", 50, np.uint16))  # smaller: same memory

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
 from polymask.cli.main import cli  # noqa: E402
-from polymask.convert import RasterizeOptions, rasterize_file  # noqa: E402
 from polymask.formats import find_inputs  # noqa: E402
 from polymask.labels import LabelMap  # noqa: E402
-from polymask.parallel import RunReport, pmap  # noqa: E402
+from polymask.rasterize import RasterizeOptions, rasterize_file  # noqa: E402
+from polymask.runtime.parallel import RunReport, pmap  # noqa: E402
 from tests.helpers import labelme_shape, write_labelme  # noqa: E402
 
 

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 
 if sys.version_info >= (3, 11):
     import tomllib

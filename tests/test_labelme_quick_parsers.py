@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from benchmarks.generate import image_shapes
 from polymask.errors import AnnotationError
 from polymask.formats import labelme, labelme_fast
-from polymask.formats.common import MAX_COORD, MAX_SIDE
+from polymask.limits import MAX_COORD, MAX_SIDE
 from tests.helpers import json_container, json_places, labelme_doc, labelme_shape
 from tests.test_labelme_format import png_b64
 
 PATCH = png_b64(np.eye(3, dtype=np.uint8) * 255)
-QUICK = {"msgspec": labelme_fast.decode, "keyed": labelme._keyed}
+QUICK = {"msgspec": labelme.QUICK_PARSERS[0], "keyed": labelme._keyed}
 if labelme_fast.msgspec is None:  # the "fast" extra is not installed
     del QUICK["msgspec"]
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymask.cocomask import RleError
 from polymask.formats import load_annotations
 from polymask.formats.lsrle import decode
+from polymask.formats.rle import RleError
 from polymask.labels import LabelMap
 from polymask.raster import burn
 from tests.formats.lsrle_encode import encode_mask

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from polymask.confusion import confusion_batch  # noqa: E402
 from polymask.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss  # noqa: E402
-from polymask.metrics import class_mean, foreground, from_confusion, mean_per_image  # noqa: E402
+from polymask.score.confusion import confusion_batch  # noqa: E402
+from polymask.score.metrics import class_mean, foreground, from_confusion, mean_per_image  # noqa: E402
 from tests.score_reference import score_reference  # noqa: E402
 
 IGNORE = 255

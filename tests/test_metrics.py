@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from polymask import metrics as M
+from polymask.score import metrics as M
 
 
 def test_hand_computed_values():

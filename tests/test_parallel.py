@@ -9,8 +9,8 @@ from unittest.mock import patch
 
 import pytest
 
-from polymask import parallel
-from polymask.parallel import pmap
+from polymask.runtime import parallel
+from polymask.runtime.parallel import pmap
 
 
 def where_mapped(item: int) -> tuple[int, int]:
@@ -89,7 +89,7 @@ def test_stopping_early_shuts_the_pool_down():
 
 
 def test_default_chunks_balance_small_runs_and_cap_large_ones():
-    from polymask.parallel import MAX_CHUNK, default_chunksize
+    from polymask.runtime.parallel import MAX_CHUNK, default_chunksize
 
     assert default_chunksize(list(range(12)), 2) == 1  # 6 each: chunks of 1 keep both busy
     assert default_chunksize(list(range(80)), 2) == 10  # a quarter of a worker's 40

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, PngImagePlugin
 
-from polymask import png
-from polymask.masks import FINGERPRINT_KEY, encode_png, read_mask, voc_palette
+from polymask.io import png
+from polymask.io.masks import FINGERPRINT_KEY, encode_png, read_mask, voc_palette
 
 DEFLATES = [pytest.param(zlib, id="zlib")]
 try:
@@ -150,7 +150,7 @@ def test_refuses_what_is_not_a_label_map(bad):
 )
 def test_fast_reader_equals_pillow_on_our_pngs(data, shape, wide, palette):
     """read_mask's inflate-and-reshape path gives Pillow's pixels, dtype and shape."""
-    from polymask.png import decode
+    from polymask.io.png import decode
 
     dtype = np.uint16 if wide else np.uint8
     values = st.integers(0, 65535 if wide else 255)
@@ -168,8 +168,8 @@ def test_fast_reader_equals_pillow_on_our_pngs(data, shape, wide, palette):
 def test_fast_reader_declines_what_it_does_not_handle(tmp_path):
     """Interlaced, damaged or foreign PNGs go to Pillow (or fail there clearly); filtered rows
     too where the C module is not built."""
-    from polymask.masks import MaskReadError
-    from polymask.png import decode
+    from polymask.io.masks import MaskReadError
+    from polymask.io.png import decode
 
     rng = np.random.default_rng(0)
     array = rng.integers(0, 20, (30, 50), dtype=np.uint8)
@@ -215,7 +215,7 @@ def test_decoding_into_a_work_buffer_gives_the_same_pixels(array, palette, piece
     def take(size):
         return buffer[:size]
 
-    with patch("polymask.png.INFLATE_PIECE", piece):
+    with patch("polymask.io.png.INFLATE_PIECE", piece):
         own = png.decode(data, 1 << 30)
         shared = png.decode(data, 1 << 30, take)
     np.testing.assert_array_equal(own, reference)
@@ -239,7 +239,7 @@ def test_inflated_size_must_match_the_header():
         zlib.compress(rows)[:-6],  # truncated: the stream never ends
     ):
         for piece in (2, png.INFLATE_PIECE):
-            with patch("polymask.png.INFLATE_PIECE", piece):
+            with patch("polymask.io.png.INFLATE_PIECE", piece):
                 assert png.decode(_with_idat(data, stream), 1 << 30) is None
 
 

@@ -193,8 +193,8 @@ def test_more_than_255_classes_gives_uint16():
 
 
 def test_area_of_shapes_used_for_order():
-    from polymask.geometry import shape_area
     from polymask.model import Shape
+    from polymask.raster.geometry import shape_area
 
     assert shape_area(Shape(label="a", kind="polygon", points=((0, 0), (4, 0), (4, 3)))) == 6
     circle = Shape(label="a", kind="circle", points=((0, 0), (3, 4)))

@@ -11,7 +11,7 @@ fsspec = pytest.importorskip("fsspec", reason="the dask extra (fsspec) is not in
 pytest.importorskip("upath", reason="the dask extra (universal-pathlib) is not installed")
 
 from polymask.cli.main import cli  # noqa: E402
-from polymask.storage import as_path, atomic_write, remove_stale_temp  # noqa: E402
+from polymask.io.storage import as_path, atomic_write, remove_stale_temp  # noqa: E402
 from tests.helpers import labelme_doc, labelme_shape  # noqa: E402
 
 SQUARE = [(1, 1), (8, 1), (8, 8), (1, 8)]

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from rasterio.features import rasterize
 
-from polymask import scanfill
-from polymask.cocomask import MAX_STEPS, polygon_mask
 from polymask.labels import LabelMap
+from polymask.limits import MAX_STEPS
 from polymask.model import ImageAnnotation, Shape
-from polymask.raster import burn
+from polymask.raster import burn, scanfill
+from polymask.raster.coco_polygon import polygon_mask
 
-_scanfill = pytest.importorskip("polymask._scanfill", reason="built without a C compiler")
+_scanfill = pytest.importorskip("polymask.raster._scanfill", reason="built without a C compiler")
 
 
 @st.composite
@@ -138,7 +138,7 @@ def test_bad_arguments_are_refused(out, xy, value, error):
 
 def test_multipolygon_parts_are_burned_one_by_one_as_gdal_does():
     """Two overlapping squares: GDAL burns each part, so the overlap is inside (not even-odd)."""
-    from polymask.raster import _polygon_rings
+    from polymask.raster.center import _polygon_rings
 
     a = [[1.0, 1.0], [6.0, 1.0], [6.0, 6.0], [1.0, 6.0], [1.0, 1.0]]
     b = [[4.0, 4.0], [9.0, 4.0], [9.0, 9.0], [4.0, 9.0], [4.0, 4.0]]
@@ -159,8 +159,8 @@ def test_ring_sizes_must_cover_the_points():
 
 @contextmanager
 def scanfill_with(**attributes):
-    """polymask.scanfill with attributes replaced, its cached fillers decided again inside and
-    after."""
+    """polymask.raster.scanfill with attributes replaced, its cached fillers decided again inside
+    and after."""
     try:
         with pytest.MonkeyPatch.context() as m:
             for name, value in attributes.items():

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from polymask.errors import UsageError
+from polymask.io.masks import write_png
 from polymask.labels import LabelMap
-from polymask.masks import write_png
-from polymask.score import ScoreOptions, score_folders
-from polymask.score_summary import apply_gates, parse_class_thresholds
+from polymask.score.run import ScoreOptions, score_folders
+from polymask.score.summary import apply_gates, parse_class_thresholds
 from tests.score_reference import score_reference
 
 IGNORE = 255
@@ -86,7 +86,9 @@ def test_matches_brute_force_reference(data, empty, numpy_engine, missing, missi
     )
     # None: the numpy engine, as without torch
     engine = (
-        patch("polymask.score.resolve_device", lambda _: None) if numpy_engine else nullcontext()
+        patch("polymask.score.run.resolve_device", lambda _: None)
+        if numpy_engine
+        else nullcontext()
     )
     with tempfile.TemporaryDirectory() as tmp, engine:
         root = Path(tmp)
@@ -260,7 +262,7 @@ def test_decoding_stays_a_bounded_number_of_pairs_ahead():
     """The pool's feeder may not run ahead of the results taken, or masks pile up in memory."""
     import threading
 
-    from polymask.score import _bounded
+    from polymask.score.run import _bounded
 
     items, consumed = _bounded(list(range(50)), 4)
     assert [next(items) for _ in range(4)] == [0, 1, 2, 3]

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from polymask.io.masks import write_png
 from polymask.labels import LabelMap
-from polymask.masks import write_png
-from polymask.score import score_folders
-from polymask.score_checks import ArrayValues, CountedValues, value_problems
+from polymask.score.checks import ArrayValues, CountedValues, value_problems
+from polymask.score.run import score_folders
 
 small_values = st.sampled_from([0, 1, 2, 3, 7, 254, 255])
 masks = arrays(np.uint8, st.tuples(st.integers(0, 6), st.integers(0, 6)), elements=small_values)

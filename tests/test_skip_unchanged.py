@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymask import convert
-from polymask.convert import RasterizeOptions, rasterize_file
+from polymask import rasterize as convert
 from polymask.formats import InputFile
+from polymask.io.masks import read_mask
 from polymask.labels import LabelMap
-from polymask.masks import read_mask
+from polymask.rasterize import RasterizeOptions, rasterize_file
 from tests.helpers import labelme_shape, write_labelme
 
 LM = LabelMap.from_names(["_background_", "car"])

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from polymask.cli.main import cli
+from polymask.io.masks import voc_palette, write_png
 from polymask.labels import LabelMap
-from polymask.masks import voc_palette, write_png
-from polymask.stats import (
+from polymask.stats.compute import (
     ExactSum,
     StatsAccumulator,
     _counter_median,
@@ -27,7 +27,7 @@ from polymask.stats import (
     histogram,
     summarize,
 )
-from polymask.stats_report import StatsReport
+from polymask.stats.report import StatsReport
 
 IGNORE = 255
 

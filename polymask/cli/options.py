@@ -22,7 +22,7 @@ class PathOrURL(click.ParamType):
         self.local = click.Path(**path_kwargs)
 
     def convert(self, value, param, ctx):
-        from polymask.storage import is_url
+        from polymask.io.storage import is_url
 
         return value if is_url(value) else self.local.convert(value, param, ctx)
 
@@ -40,7 +40,7 @@ workers_opt = click.option(
 
 
 def _check_scheduler(ctx, param, value):
-    from polymask.parallel import check_scheduler
+    from polymask.runtime.parallel import check_scheduler
 
     try:
         return check_scheduler(value)

@@ -101,11 +101,11 @@ def rasterize(
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
     the classes found are numbered in sorted order and written to OUT/labels.txt.
     """
-    from polymask.convert import RasterizeOptions, collect_labels, rasterize_files
     from polymask.formats import find_inputs
+    from polymask.io.storage import as_path, atomic_write, remove_stale_temp
     from polymask.labels import LabelMap
-    from polymask.parallel import RunReport
-    from polymask.storage import as_path, atomic_write, remove_stale_temp
+    from polymask.rasterize import RasterizeOptions, collect_labels, rasterize_files
+    from polymask.runtime.parallel import RunReport
 
     p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
     out_dir, labels_file, ignore_index, workers = (

@@ -167,6 +167,7 @@ def score(
     file, sizes differ, a value outside the label map, a missing prediction under
     --missing error).
     """
+    from polymask.io.storage import atomic_write
     from polymask.labels import LabelMap
     from polymask.report.score import (
         print_table,
@@ -175,9 +176,8 @@ def score(
         render_json,
         render_markdown,
     )
-    from polymask.score import ScoreOptions, score_folders
-    from polymask.score_summary import apply_gates, parse_class_thresholds
-    from polymask.storage import atomic_write
+    from polymask.score.run import ScoreOptions, score_folders
+    from polymask.score.summary import apply_gates, parse_class_thresholds
 
     width = _boundary(boundary)
     with usage_errors():
@@ -246,7 +246,7 @@ def _one_cpu_thread() -> None:
 
 
 def _write_error_maps(result, out: Path, images: Path | None) -> None:
-    from polymask.error_maps import write_error_map
+    from polymask.visualize import write_error_map
 
     ignore = result.report.settings.ignore_index
     for w in result.report.worst:

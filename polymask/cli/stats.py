@@ -130,10 +130,10 @@ def stats(
     """
     from rich.console import Console
 
+    from polymask.io.storage import atomic_write
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
-    from polymask.stats import BurnOptions, collect, summarize
-    from polymask.stats_report import Gates, check_gates
-    from polymask.storage import atomic_write
+    from polymask.stats.compute import BurnOptions, collect, summarize
+    from polymask.stats.report import Gates, check_gates
 
     outputs = [o for o in (json_out, csv_out, markdown_out) if o]
     if outputs.count("-") > 1:
@@ -211,7 +211,7 @@ def stats(
 def _judge_source(inputs) -> str:
     """Masks when every input is a PNG file or a folder with PNGs and no annotation files."""
     from polymask.errors import UsageError
-    from polymask.storage import as_path
+    from polymask.io.storage import as_path
 
     kinds = set()
     for item in inputs:
@@ -234,7 +234,7 @@ def _judge_source(inputs) -> str:
 def _find(inputs, source: str):
     from polymask.errors import UsageError
     from polymask.formats import find_inputs
-    from polymask.stats import find_masks
+    from polymask.stats.compute import find_masks
 
     if source == "masks":
         return find_masks(inputs)
@@ -256,9 +256,9 @@ def _label_map(
     format_options=None,
 ):
     """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
-    from polymask.convert import collect_labels
+    from polymask.io.storage import as_path
     from polymask.labels import LabelMap
-    from polymask.storage import as_path
+    from polymask.rasterize import collect_labels
 
     if labels_file:
         return LabelMap.from_file(labels_file, ignore_index)

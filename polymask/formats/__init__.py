@@ -15,8 +15,8 @@ from pathlib import Path
 from polymask.errors import UsageError
 from polymask.formats import coco, cvat, geojson, labelme, labelstudio, via
 from polymask.formats.options import FormatOptions
+from polymask.io.storage import as_path
 from polymask.model import ImageAnnotation
-from polymask.storage import as_path
 
 LOADERS = {
     "labelme": labelme.load,

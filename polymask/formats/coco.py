@@ -27,27 +27,13 @@ from pydantic import (
     model_validator,
 )
 
-from polymask.cocomask import (
-    MAX_STEPS,
-    SCALE,
-    RleError,
-    counts_to_mask,
-    polygon_steps,
-    string_to_counts,
-)
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import (
-    MAX_COORD,
-    MAX_SIDE,
-    JsonReporter,
-    check_size,
-    parse_problems,
-    read_text,
-    resolve_image,
-)
+from polymask.formats.common import JsonReporter, parse_problems, read_text, resolve_image
 from polymask.formats.detect import sniff_json
 from polymask.formats.options import FormatOptions, image_key
+from polymask.formats.rle import RleError, counts_to_mask, string_to_counts
 from polymask.labels import IGNORE
+from polymask.limits import MAX_COORD, MAX_SIDE, MAX_STEPS, SCALE, check_size, polygon_steps
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]

@@ -20,25 +20,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from pydantic import ValidationError
 
 from polymask.errors import AnnotationError, Problem
-from polymask.storage import is_local
-
-MAX_SIDE = 1 << 17
-"""Largest image side accepted (131072 px): larger declared sizes are refused before allocating."""
-MAX_PIXELS = 1 << 30
-"""Largest image area accepted (1 Gpx, 1 GiB as a uint8 mask)."""
-MAX_COORD = float(1 << 24)
-"""Coordinates beyond this are refused: no image is that large and drawing code would overflow."""
-
-
-def check_size(width: int, height: int) -> str | None:
-    """Why an image of this size cannot be rasterized, or None when it can."""
-    if width <= 0 or height <= 0:
-        return f"image size must be positive, got {width}x{height}"
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        return (
-            f"image size {width}x{height} exceeds the limit ({MAX_SIDE} px a side, {MAX_PIXELS} px)"
-        )
-    return None
+from polymask.io.storage import is_local
+from polymask.limits import MAX_PIXELS, check_size
 
 
 def json_path(loc: tuple) -> str:

@@ -22,8 +22,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import MAX_COORD, MAX_SIDE, check_size, error_code, resolve_image
+from polymask.formats.common import error_code, resolve_image
 from polymask.formats.options import FormatOptions, image_key
+from polymask.limits import MAX_COORD, MAX_SIDE, check_size
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]

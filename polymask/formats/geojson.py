@@ -26,16 +26,9 @@ from pydantic import (
 )
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.common import (
-    MAX_COORD,
-    JsonReporter,
-    check_size,
-    image_size,
-    json_path,
-    parse_problems,
-    read_text,
-)
+from polymask.formats.common import JsonReporter, image_size, json_path, parse_problems, read_text
 from polymask.formats.options import FormatOptions, label_key
+from polymask.limits import MAX_COORD, check_size
 from polymask.model import ImageAnnotation, Shape
 
 MAX_WORLD = 1e12
@@ -182,7 +175,7 @@ def load(
 def _frame(doc: FeatureCollection, path: Path, site: JsonReporter, options: FormatOptions):
     """(coordinate mapping to pixels, image size, image path) for this file and options."""
     if options.reference:
-        from polymask.geotiff import reference_frame
+        from polymask.io.geotiff import reference_frame
 
         try:
             frame = reference_frame(options.reference)

@@ -8,6 +8,7 @@ out of the way, since LabelMe and its forks add their own.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -26,9 +27,6 @@ from pydantic import (
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import labelme_fast
 from polymask.formats.common import (
-    MAX_COORD,
-    MAX_SIDE,
-    check_size,
     decode_base64_image,
     image_size,
     parse_problems,
@@ -36,6 +34,7 @@ from polymask.formats.common import (
     resolve_image,
 )
 from polymask.formats.detect import sniff_json
+from polymask.limits import MAX_COORD, MAX_SIDE, check_size
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]
@@ -186,7 +185,8 @@ def _keyed(text: str, strict: bool) -> _KeyedLabelMeFile | None:
         return None
 
 
-QUICK_PARSERS = (labelme_fast.decode, _keyed)
+POINT_COUNTS = tuple((tag, cls.point_count) for tag, cls in SHAPE_TYPES.items())
+QUICK_PARSERS = (functools.partial(labelme_fast.decode, point_counts=POINT_COUNTS), _keyed)
 """Tried in turn before :class:`LabelMeFile` itself; each accepts only what it accepts, with the
 same values, and returns None for anything else (where :class:`LabelMeFile` finds the problems)."""
 

@@ -14,7 +14,7 @@ is always pydantic's, only sooner.
 import functools
 from typing import Annotated, ClassVar, Union
 
-from polymask.formats.common import MAX_COORD, MAX_SIDE, check_size
+from polymask.limits import MAX_COORD, MAX_SIDE, check_size
 
 try:
     import msgspec
@@ -22,15 +22,18 @@ except ImportError:  # an optional speed-up (the "fast" extra)
     msgspec = None
 
 
-def decode(text: str, strict: bool = False):
+def decode(text: str, strict: bool = False, point_counts: tuple = ()):
     """The file as msgspec structs with LabelMe's attribute names, or None: not sure, ask pydantic.
 
     ``strict`` needs no handling: what this accepts is accepted by strict validation too.
+    ``point_counts``: ((shape_type, (fewest, most points)), ...), the shape kinds of
+    :class:`polymask.formats.labelme.LabelMeFile`, which hands them in (so this module needs no
+    import of that one).
     """
     if msgspec is None:
         return None
     try:
-        doc = _decoder().decode(text)
+        doc = _decoder(point_counts).decode(text)
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
     if doc.imageWidth and doc.imageHeight and check_size(doc.imageWidth, doc.imageHeight):
@@ -45,9 +48,8 @@ def decode(text: str, strict: bool = False):
 
 
 @functools.cache
-def _decoder():
+def _decoder(point_counts: tuple):
     """Structs mirroring :class:`polymask.formats.labelme.LabelMeFile`, built on first use."""
-    from polymask.formats.labelme import SHAPE_TYPES
 
     Coord = Annotated[float, msgspec.Meta(ge=-MAX_COORD, le=MAX_COORD)]
     Side = Annotated[int, msgspec.Meta(gt=0, le=MAX_SIDE)]
@@ -70,7 +72,7 @@ def _decoder():
         }
         return type(f"{tag}_shape", (Shape,), namespace, tag=tag)
 
-    kinds = tuple(kind(tag, cls.point_count) for tag, cls in SHAPE_TYPES.items())
+    kinds = tuple(kind(tag, count) for tag, count in point_counts)
 
     class LabelMeFile(msgspec.Struct, forbid_unknown_fields=True):
         shapes: list[Union[kinds]]  # noqa: UP007

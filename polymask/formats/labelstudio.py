@@ -21,18 +21,13 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag, ValidationError
 
-from polymask.cocomask import RleError
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import lsrle
-from polymask.formats.common import (
-    MAX_SIDE,
-    JsonReporter,
-    check_size,
-    parse_problems,
-    read_text,
-)
+from polymask.formats.common import JsonReporter, parse_problems, read_text
 from polymask.formats.detect import sniff_json
 from polymask.formats.options import image_key
+from polymask.formats.rle import RleError
+from polymask.limits import MAX_SIDE, check_size
 from polymask.model import ImageAnnotation, Shape
 
 MAX_PERCENT = 1e6

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymask.cocomask import RleError
+from polymask.formats.rle import RleError
 
 
 class _Bits:

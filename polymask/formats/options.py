@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 from polymask.errors import UsageError
-from polymask.formats.common import check_size
+from polymask.limits import check_size
 
 
 @dataclass(frozen=True)

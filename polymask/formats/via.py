@@ -27,7 +27,6 @@ from pydantic import (
 
 from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import (
-    MAX_COORD,
     JsonReporter,
     image_size,
     json_path,
@@ -40,6 +39,7 @@ from polymask.formats.options import (
     image_key,
     label_key,
 )
+from polymask.limits import MAX_COORD
 from polymask.model import ImageAnnotation, Shape
 
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORD, le=MAX_COORD)]

@@ -1,6 +1,6 @@
 """Renderers of a score: a rich table for people, strict JSON, CSV per image and class, Markdown.
 
-Every renderer reads the same :class:`~polymask.score.ScoreResult`; none computes a metric.
+Every renderer reads the same :class:`~polymask.score.run.ScoreResult`; none computes a metric.
 Numbers are printed with four decimals in tables; JSON and CSV keep full precision so a rerun
 on the same inputs gives the same bytes.
 """
@@ -18,8 +18,8 @@ import numpy as np
 from polymask.errors import Problem
 from polymask.report.problems import _escape_data, _escape_property
 from polymask.report.problems import render_github as render_problems_github
-from polymask.score import ScoreResult
-from polymask.score_report import AGGREGATES, GateResult, ScoreReport
+from polymask.score.report import AGGREGATES, GateResult, ScoreReport
+from polymask.score.run import ScoreResult
 
 
 def _fmt(x: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Rendering a :class:`~polymask.stats_report.StatsReport`: rich tables, JSON, CSV and Markdown."""
+"""Rendering a :class:`~polymask.stats.report.StatsReport`: rich tables, JSON, CSV and Markdown."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import csv
 import io
 import json
 
-from polymask.class_weights import SCHEMES
-from polymask.stats_advice import ratio_text
-from polymask.stats_report import ClassStats, StatsReport
+from polymask.stats.advice import ratio_text
+from polymask.stats.report import ClassStats, StatsReport
+from polymask.stats.weights import SCHEMES
 
 WEIGHT_TITLES = {
     "inverse_frequency": "inv. freq.",

@@ -11,7 +11,7 @@ from polymask.cli.main import cli
 from polymask.errors import AnnotationError
 from polymask.formats import load_annotations
 from polymask.formats.cvat import parse_xml
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 from tests.conftest import REPO
 from tests.formats.test_same_scene import TRUTH, centre_truth
 

@@ -13,7 +13,7 @@ import tomllib
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
-from polymask.masks import read_mask
+from polymask.io.masks import read_mask
 from tests.conftest import REPO
 
 ROOT = REPO / "tests" / "formats"

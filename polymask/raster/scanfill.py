@@ -3,7 +3,7 @@
 Filling polygons is most of the work of ``rasterize`` once the JSON is read. Pillow's and GDAL's
 fillers visit every edge on every row of a polygon (rows x edges: ~50 us for a 200-vertex
 polygon), and the ``coco`` walk in numpy allocates per upsampled outline point. The C module
-``polymask._scanfill`` reproduces each library's arithmetic step by step but visits only the
+``polymask.raster._scanfill`` reproduces each library's arithmetic step by step but visits only the
 edges that cross a row, so the pixels are the same and the cost is rows + crossings.
 
 Each filler is handed out only where it is known to agree with what it replaces:
@@ -11,8 +11,8 @@ Each filler is handed out only where it is known to agree with what it replaces:
 - :func:`pillow_filler`: Pillow's polygon rule is the one Pillow 11.3 to 13 share; with another
   Pillow, or when a probe of awkward polygons drawn both ways disagrees, callers use Pillow;
 - :func:`gdal_filler`: the same probe against ``rasterio.features.rasterize``;
-- :func:`coco_filler`: the reference is polymask's own :mod:`polymask.cocomask`, which the tests
-  compare with pycocotools; the tests compare the C walk with it.
+- :func:`coco_filler`: the reference is polymask's own :mod:`polymask.raster.coco_polygon`,
+  which the tests compare with pycocotools; the tests compare the C walk with it.
 
 Without a C compiler at install time the module is absent and every caller falls back to the
 library it follows: same masks, slower.
@@ -26,7 +26,7 @@ from functools import cache
 import numpy as np
 
 try:
-    from polymask import _scanfill
+    from polymask.raster import _scanfill
 except ImportError:  # built without a compiler: the libraries draw instead
     _scanfill = None
 
@@ -104,5 +104,5 @@ def gdal_filler() -> Callable | None:
 def coco_filler() -> Callable | None:
     """``fill(out, xy, value, max_steps) -> bool`` setting the pixels of pycocotools'
     ``annToMask`` for one polygon (False, nothing painted, when the outline is longer than
-    ``max_steps`` upsampled points), or None where :mod:`polymask.cocomask` must."""
+    ``max_steps`` upsampled points), or None where :mod:`polymask.raster.coco_polygon` must."""
     return None if _scanfill is None else _scanfill.coco_polygon

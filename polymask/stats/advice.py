@@ -1,4 +1,4 @@
-"""Advice in plain sentences, drawn from a :class:`~polymask.stats_report.StatsReport`.
+"""Advice in plain sentences, drawn from a :class:`~polymask.stats.report.StatsReport`.
 
 Each rule is a small function that looks at the numbers and returns sentences (or none), so a
 rule can be read, tested and tuned on its own. The thresholds are named constants below.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from polymask.stats_report import StatsReport
+    from polymask.stats.report import StatsReport
 
 DOMINANT_FRACTION = 0.9
 """A class with this share of the pixels makes pixel-averaged cross-entropy about that class."""

@@ -1,21 +1,20 @@
 """From per-image counts to the score report, and the CI gates evaluated on it.
 
-:mod:`polymask.score` streams folders into per-image counts; this module turns them into the
-:class:`~polymask.score_report.ScoreReport` (both aggregates, means over foreground classes, the
+:mod:`polymask.score.run` streams folders into per-image counts; this module turns them into the
+:class:`~polymask.score.report.ScoreReport` (both aggregates, means over foreground classes, the
 worst images) and checks ``--fail-under`` / ``--fail-under-class`` against it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from polymask import __version__
-from polymask import metrics as M
 from polymask.errors import UsageError
-from polymask.score_report import (
+from polymask.score import metrics as M
+from polymask.score.report import (
     Aggregate,
     Aggregates,
     ClassScore,
@@ -26,9 +25,7 @@ from polymask.score_report import (
     ScoreReport,
     Settings,
 )
-
-if TYPE_CHECKING:
-    from polymask.score import PerImage, ScoreOptions
+from polymask.score.types import PerImage, ScoreOptions
 
 
 def _value(x: float) -> float | None:

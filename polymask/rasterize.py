@@ -29,12 +29,12 @@ from polymask.formats import (
     load_annotations,
 )
 from polymask.formats.options import FormatOptions
+from polymask.io.masks import MaskReadError, read_fingerprint, read_mask, write_png
+from polymask.io.storage import as_path, atomic_write
 from polymask.labels import LabelMap, UnknownPolicy
-from polymask.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.model import ImageAnnotation
-from polymask.parallel import RunReport, pmap
 from polymask.raster import Order, burn
-from polymask.storage import as_path, atomic_write
+from polymask.runtime.parallel import RunReport, pmap
 
 Status = Literal["written", "skipped", "ok", "missing", "differs", "failed"]
 
@@ -145,7 +145,7 @@ def _geotiff_frame(fmt: str, options: RasterizeOptions):
     reference = options.format_options.reference if options.format_options else None
     if fmt != "geojson" or not reference or options.mask_format == "png":
         return None
-    from polymask.geotiff import reference_frame
+    from polymask.io.geotiff import reference_frame
 
     try:
         return reference_frame(reference)
@@ -229,7 +229,7 @@ def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool 
     if frame is None:
         write_png(path, array, fingerprint, palette)
     else:
-        from polymask.geotiff import write_geotiff
+        from polymask.io.geotiff import write_geotiff
 
         write_geotiff(path, array, frame, fingerprint, palette)
 
@@ -237,7 +237,7 @@ def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool 
 def _stored_fingerprint(path: Path, frame) -> str | None:
     if frame is None:
         return read_fingerprint(path)
-    from polymask.geotiff import read_geotiff_fingerprint
+    from polymask.io.geotiff import read_geotiff_fingerprint
 
     return read_geotiff_fingerprint(path)
 
@@ -281,7 +281,7 @@ def _check(
 def _read_geotiff_mask(path: Path) -> np.ndarray:
     from rasterio.errors import RasterioError
 
-    from polymask.geotiff import read_geotiff
+    from polymask.io.geotiff import read_geotiff
 
     try:
         return read_geotiff(path)

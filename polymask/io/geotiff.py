@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.masks import FINGERPRINT_KEY, voc_palette
-from polymask.storage import as_path, atomic_write
+from polymask.io.masks import FINGERPRINT_KEY, voc_palette
+from polymask.io.storage import as_path, atomic_write
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def reference_frame(path: str | Path) -> Frame:
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    from polymask.formats.common import check_size
+    from polymask.limits import check_size
 
     try:
         with rasterio.open(path) as ds:

@@ -3,10 +3,10 @@
 Worker processes decode and check each pair of masks. On the CPU they count it too and send back
 one small row of counts per image; with a CUDA device the parent stacks decoded pairs into
 batches of about ``batch_pixels`` pixels and counts each batch with one bincount on the GPU
-(:mod:`polymask.confusion`). Only small per-image rows of counts are kept, never masks, so memory
-grows by a few hundred bytes per image whatever the image size.
+(:mod:`polymask.score.confusion`). Only small per-image rows of counts are kept, never masks,
+so memory grows by a few hundred bytes per image whatever the image size.
 
-Nothing here imports torch at module level: :func:`polymask.confusion.resolve_device` does,
+Nothing here imports torch at module level: :func:`polymask.score.confusion.resolve_device` does,
 when a run starts.
 """
 
@@ -17,12 +17,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from polymask import metrics as M
-from polymask.confusion import (
+from polymask.errors import Problem, UsageError
+from polymask.io.masks import MaskReadError, read_mask
+from polymask.io.storage import as_path
+from polymask.labels import LabelMap
+from polymask.runtime.parallel import default_workers, pmap
+from polymask.runtime.scratch import scratch
+from polymask.score import metrics as M
+from polymask.score.checks import ArrayValues, CountedValues, value_problems
+from polymask.score.confusion import (
     band_counts,
     byte_table,
     check_boundary,
@@ -30,18 +36,11 @@ from polymask.confusion import (
     confusion_from_table,
     resolve_device,
 )
-from polymask.errors import Problem, UsageError
-from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
-from polymask.masks import MaskReadError, read_mask
-from polymask.pairing import MaskPair, pair_folders
-from polymask.parallel import default_workers, pmap
-from polymask.score_checks import ArrayValues, CountedValues, value_problems
-from polymask.score_report import ScoreReport
-from polymask.score_summary import build_report
-from polymask.scratch import scratch
-from polymask.storage import as_path
+from polymask.score.pairing import MaskPair, pair_folders
+from polymask.score.report import ScoreReport
+from polymask.score.summary import build_report
+from polymask.score.types import PerImage, ScoreOptions
 
-MissingPolicy = Literal["error", "zero", "skip"]
 CHUNK = 2
 """Pairs per task when workers send decoded masks back (a CUDA device counts them here): few,
 so that masks in flight stay few."""
@@ -49,46 +48,6 @@ COUNT_CHUNK = 8
 """Pairs per task when workers count them and send back rows of counts: enough that pickling
 the task and its results costs the parent a small part of a worker's time (~0.35 ms per pair
 at 2 pairs per task, ~0.18 ms at 8, against ~1.4 ms of work per 1024x768 pair)."""
-
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    """How to score. ``labels`` None: ``labels.txt`` in the ground-truth folder if there is one,
-    else classes 0..the largest value found."""
-
-    labels: LabelMap | None = None
-    ignore_index: int = DEFAULT_IGNORE_INDEX
-    missing: MissingPolicy = "error"
-    empty: M.EmptyPolicy = "nan"
-    include_background: bool = False
-    device: str = "auto"
-    workers: int | None = None
-    boundary: float | None = None
-    worst: int = 10
-    batch_pixels: int = 1 << 24
-    scheduler: str = "processes"
-    """Where pairs are decoded. On the CPU (and on any Dask cluster) each worker also counts its
-    pairs and only per-image counts travel back; with a CUDA device the workers decode and this
-    process counts batches on the GPU."""
-
-
-@dataclass
-class PerImage:
-    """Counts of every scored image, (N, C) int64 each; band arrays only with a boundary."""
-
-    keys: list[str]
-    tp: np.ndarray
-    fp: np.ndarray
-    fn: np.ndarray
-    band_gt: np.ndarray | None = None
-    band_pred: np.ndarray | None = None
-    band_hit: np.ndarray | None = None
-
-    def metrics(self, empty: M.EmptyPolicy) -> dict[str, np.ndarray]:
-        out = M.from_counts(self.tp, self.fp, self.fn, empty)
-        if self.band_gt is not None:
-            out.update(M.boundary_from_counts(self.band_gt, self.band_pred, self.band_hit, empty))
-        return out
 
 
 @dataclass
@@ -124,7 +83,8 @@ def _read_pair(
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Both masks of a pair (the prediction None when it is missing), or None with the
     problems in ``out`` (unreadable, sizes differ). ``reuse``: decode into this thread's
-    work arrays (:mod:`polymask.scratch`), for a caller done with the pair before the next."""
+    work arrays (:mod:`polymask.runtime.scratch`), for a caller done with the pair before the
+    next."""
     buffers = (partial(scratch, "gt"), partial(scratch, "pred")) if reuse else (None, None)
     gt = _read(pair.gt, out, buffers[0])
     pred = _read(pair.pred, out, buffers[1]) if pair.pred is not None else None

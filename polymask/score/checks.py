@@ -3,7 +3,7 @@
 The checks only ask which values a mask holds: the largest, those at or above a limit, whether
 one value occurs. :class:`ArrayValues` answers from the array (a few reductions over its
 pixels); :class:`CountedValues` from a histogram of it. The CPU scorer counts a joint
-histogram of every 8-bit pair anyway (:func:`polymask.confusion.byte_table`), and its row and
+histogram of every 8-bit pair anyway (:func:`polymask.score.confusion.byte_table`), and its row and
 column sums answer every question exactly with no further pass over the pixels; the masked
 maximum alone (the largest class id, ignore pixels left out) cost as much as a third of
 scoring an image.

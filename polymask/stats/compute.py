@@ -3,9 +3,9 @@
 Each image is reduced to a small histogram in a worker (``np.bincount`` of its class ids, and
 from annotations the pixel area of each instance); only those travel back, into a
 :class:`StatsAccumulator` whose size depends on the number of classes, never on the number of
-images. :func:`summarize` turns the totals into a :class:`~polymask.stats_report.StatsReport`:
-per-class counts, imbalance, entropy, class weights (:mod:`polymask.class_weights`) and advice
-(:mod:`polymask.stats_advice`).
+images. :func:`summarize` turns the totals into a :class:`~polymask.stats.report.StatsReport`:
+per-class counts, imbalance, entropy, class weights (:mod:`polymask.stats.weights`) and advice
+(:mod:`polymask.stats.advice`).
 
 Conventions: class 0 is the background; pixels equal to the ignore index are counted on their
 own and left out of every fraction and weight. Fractions of a class in an image are taken over
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask import class_weights
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import (
     DEFAULT_CONVENTION,
@@ -33,11 +32,13 @@ from polymask.formats import (
     load_annotations,
 )
 from polymask.formats.options import FormatOptions
+from polymask.io.masks import MaskReadError, read_mask
+from polymask.io.storage import as_path
 from polymask.labels import BACKGROUND, LabelMap, UnknownPolicy
-from polymask.masks import MaskReadError, read_mask
-from polymask.parallel import pmap
 from polymask.raster import Order, burn
-from polymask.stats_report import (
+from polymask.runtime.parallel import pmap
+from polymask.stats import weights as class_weights
+from polymask.stats.report import (
     ClassStats,
     ClassWeights,
     ImageSize,
@@ -46,7 +47,6 @@ from polymask.stats_report import (
     Source,
     StatsReport,
 )
-from polymask.storage import as_path
 
 # ---- per-image work (in workers) --------------------------------------------------------------
 
@@ -274,7 +274,7 @@ def summarize(
     files_failed: int = 0,
 ) -> StatsReport:
     """The report for the totals: every measure computed from the accumulated counts."""
-    from polymask.stats_advice import advice
+    from polymask.stats.advice import advice
 
     names = label_map.names if label_map is not None else {}
     ids = sorted(set(names) | (set(acc.classes) - {acc.ignore_index}))

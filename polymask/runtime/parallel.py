@@ -69,7 +69,7 @@ def pmap(
     if chunksize is None:
         chunksize = default_chunksize(items, workers)
     if scheduler in ("dask",) or "://" in scheduler:
-        from polymask.dask_runner import dask_map
+        from polymask.runtime.dask_cluster import dask_map
 
         yield from dask_map(fn, list(items), workers, chunksize, scheduler, report)
         return

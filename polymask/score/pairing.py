@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polymask.errors import Problem
-from polymask.storage import as_path
+from polymask.io.storage import as_path
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".gif")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polymask.scratch import scratch
+from polymask.runtime.scratch import scratch
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -131,7 +131,7 @@ def byte_table(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     bincount does (which widens every code to a 64-bit index first): about twice as fast on
     typical masks. Maps with short runs (noise) take the per-pixel count. Both give the same
     integers: the weighted sums are of whole numbers below 2**53, exact in float64. Work
-    arrays come from :mod:`polymask.scratch`, so no image-sized array is allocated per call.
+    arrays come from :mod:`polymask.runtime.scratch`, so no image-sized array is allocated per call.
     """
     if gt.shape != pred.shape:
         raise ValueError(f"ground truth is {gt.shape}, prediction is {pred.shape}")

@@ -5,7 +5,7 @@ costs more than the compression. Label maps do not need it: their rows are long 
 value, which a run-length deflate (``Z_RLE``) already squeezes to the size that filtering gives.
 So this writer emits every row with filter 0 (None) and deflates the whole image once.
 
-The deflate comes from polymask's own C module where it was built (:mod:`polymask._pngrows`:
+The deflate comes from polymask's own C module where it was built (:mod:`polymask.io._pngrows`:
 runs of the sample before, found eight bytes at a time, one dynamic-Huffman block; as fast as
 zlib-ng on 8-bit maps, and on 16-bit ones, whose runs zlib's ``Z_RLE`` cannot see, about 5x
 faster and 6x smaller), else from zlib-ng when the optional ``zlib-ng`` package is installed
@@ -40,7 +40,7 @@ DEFLATE: ModuleType = _deflate_module()
 ``decompressobj`` inflates it: ``zlib_ng.zlib_ng`` or the standard ``zlib``."""
 
 try:
-    from polymask import _pngrows as C_ROWS
+    from polymask.io import _pngrows as C_ROWS
 except ImportError:  # built without a C compiler
     C_ROWS = None
 
@@ -106,7 +106,7 @@ def encode(
 
 INFLATE_PIECE = 1 << 16
 """Bytes inflated per step into the output array: small enough that the pieces never need fresh
-pages from the system (see :mod:`polymask.scratch`)."""
+pages from the system (see :mod:`polymask.runtime.scratch`)."""
 
 
 def decode(

@@ -1,9 +1,10 @@
 """The ``coco`` pixel convention: shapes drawn as ``pycocotools`` draws them.
 
-Polygons are scan-converted exactly as ``COCO.annToMask`` does (see :mod:`polymask.cocomask`);
-mask patches (decoded RLE) are pasted as they are. Shapes COCO has no word for are drawn the
-way COCO would draw their outline: a rectangle as the polygon of its corners (as
-``frBbox``), circles, ellipses, points and wide lines as the polygon of the area they cover.
+Polygons are scan-converted exactly as ``COCO.annToMask`` does
+(see :mod:`polymask.raster.coco_polygon`); mask patches (decoded RLE) are pasted as they are.
+Shapes COCO has no word for are drawn the way COCO would draw their outline: a rectangle as
+the polygon of its corners (as ``frBbox``), circles, ellipses, points and wide lines as the
+polygon of the area they cover.
 Holes are cleared from their polygon.
 """
 
@@ -12,9 +13,11 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from polymask.cocomask import MAX_STEPS, polygon_block, polygon_mask, polygon_steps
-from polymask.geometry import to_geometry
+from polymask.limits import MAX_STEPS, polygon_steps
 from polymask.model import Shape
+from polymask.raster.coco_polygon import polygon_block, polygon_mask
+from polymask.raster.geometry import to_geometry
+from polymask.raster.patch import paste_patch
 
 
 class ShapeTooLarge(ValueError):
@@ -28,14 +31,13 @@ class ShapeTooLarge(ValueError):
 
 
 def paint(size: tuple[int, int], jobs: list[tuple[Shape, int]], dtype) -> np.ndarray:
-    from polymask.raster import _paste_patch
-    from polymask.scanfill import coco_filler
+    from polymask.raster.scanfill import coco_filler
 
     fill = coco_filler()
     out = np.zeros(size, dtype=dtype)
     for shape, value in jobs:
         if shape.kind == "mask":
-            _paste_patch(out, shape, value)
+            paste_patch(out, shape, value)
             continue
         rings = _rings(shape)
         if len(rings) != 1 or rings[0][1]:  # none, parts or holes: masks of their own

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.storage import as_path, atomic_write
+from polymask.io.storage import as_path, atomic_write
 
 FINGERPRINT_KEY = "polymask"
 
@@ -45,10 +45,10 @@ def encode_png(array: np.ndarray, fingerprint: str | None = None, palette: bool 
     """PNG bytes for a 2-D uint8/uint16 label array: palette PNG for uint8 (unless ``palette`` is
     false: then 16-bit grayscale, as for uint16), the fingerprint in a text chunk.
 
-    Written by :mod:`polymask.png` (unfiltered rows, run-length deflate): about 3x faster than
+    Written by :mod:`polymask.io.png` (unfiltered rows, run-length deflate): about 3x faster than
     Pillow's encoder at level 1 and no larger on label maps; deterministic for equal input.
     """
-    from polymask import png
+    from polymask.io import png
 
     if array.ndim != 2:
         raise ValueError(f"expected a 2-D label array, got shape {array.shape}")
@@ -99,12 +99,12 @@ def read_mask(path: str | Path, buffer: Callable[[int], np.ndarray] | None = Non
     Palette images are read as their indices, never as colours. Colour (RGB) images are refused:
     their values are not class ids. ``buffer(size)``: a reusable uint8 work array for
     polymask's own PNGs, which then come back as a view of it, valid until its next
-    use (see :func:`polymask.png.decode`); for a reader that drops each mask at once.
+    use (see :func:`polymask.io.png.decode`); for a reader that drops each mask at once.
     """
     from PIL import Image, UnidentifiedImageError
 
-    from polymask.formats.common import MAX_PIXELS
-    from polymask.png import decode
+    from polymask.io.png import decode
+    from polymask.limits import MAX_PIXELS
 
     try:
         with _open(path) as f:

@@ -1,0 +1,1 @@
+"""Where work runs: process and thread pools, Dask clusters, reusable work arrays."""

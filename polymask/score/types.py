@@ -1,0 +1,58 @@
+"""The values passed between the scoring stages: options in, per-image counts out.
+
+Kept apart from :mod:`polymask.score.run` (which streams folders into counts) and
+:mod:`polymask.score.summary` (which turns counts into the report) so that neither imports the
+other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
+from polymask.score import metrics as M
+
+MissingPolicy = Literal["error", "zero", "skip"]
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score. ``labels`` None: ``labels.txt`` in the ground-truth folder if there is one,
+    else classes 0..the largest value found."""
+
+    labels: LabelMap | None = None
+    ignore_index: int = DEFAULT_IGNORE_INDEX
+    missing: MissingPolicy = "error"
+    empty: M.EmptyPolicy = "nan"
+    include_background: bool = False
+    device: str = "auto"
+    workers: int | None = None
+    boundary: float | None = None
+    worst: int = 10
+    batch_pixels: int = 1 << 24
+    scheduler: str = "processes"
+    """Where pairs are decoded. On the CPU (and on any Dask cluster) each worker also counts its
+    pairs and only per-image counts travel back; with a CUDA device the workers decode and this
+    process counts batches on the GPU."""
+
+
+@dataclass
+class PerImage:
+    """Counts of every scored image, (N, C) int64 each; band arrays only with a boundary."""
+
+    keys: list[str]
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    band_gt: np.ndarray | None = None
+    band_pred: np.ndarray | None = None
+    band_hit: np.ndarray | None = None
+
+    def metrics(self, empty: M.EmptyPolicy) -> dict[str, np.ndarray]:
+        out = M.from_counts(self.tp, self.fp, self.fn, empty)
+        if self.band_gt is not None:
+            out.update(M.boundary_from_counts(self.band_gt, self.band_pred, self.band_hit, empty))
+        return out

@@ -1,0 +1,1 @@
+"""Label statistics of a dataset: per-image histograms, totals, class weights, advice."""
