@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,8 +14,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from polymask.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss  # noqa: E402
-from polymask.score.confusion import confusion_batch  # noqa: E402
-from polymask.score.metrics import class_mean, foreground, from_confusion, mean_per_image  # noqa: E402
+from polymask.score.confusion import NumpyConfusion  # noqa: E402
+from polymask.score.metrics import class_mean, foreground, from_counts, mean_per_image  # noqa: E402
 from tests.score_reference import score_reference  # noqa: E402
 
 IGNORE = 255
@@ -30,6 +33,24 @@ def _batch(seed, n=3, c=4, shape=(6, 7), ignore=True):
         rng.integers(0, c, target.shape),
     )
     return target, pred
+
+
+def _counts(pairs, c):
+    """The scorer's engine on the pairs: (N, 3, C) TP, FP, FN."""
+    engine = NumpyConfusion(c, IGNORE)
+    for gt, pred in pairs:
+        engine.update(gt, pred)
+    return engine.compute()
+
+
+def test_importing_the_losses_does_not_import_torch():
+    """The classes are built on first use, so the scorer's package stays free of torch."""
+    code = (
+        "import sys, polymask.losses as L; assert 'torch' not in sys.modules; "
+        "from polymask.losses import DiceLoss; assert 'torch' in sys.modules; "
+        "assert DiceLoss is L.DiceLoss and DiceLoss.__module__ == 'polymask.losses'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def _one_hot(pred, c):
@@ -50,12 +71,13 @@ def test_hard_predictions_give_one_minus_scorer_dice(seed, c, include_background
     )
     # the scorer's engine and metrics on the same masks
     pairs = list(zip(target.astype(np.uint16), pred.astype(np.uint16), strict=True))
-    counts = confusion_batch(pairs, c, IGNORE, device=None)
+    rows = _counts(pairs, c)  # (N, 3, C): TP, FP, FN per image
     fg = foreground(c, include_background)
     if batch_dice:
-        dice = class_mean(from_confusion(counts.confusion.sum(0))["dice"], fg)
+        dice = class_mean(from_counts(*rows.sum(0), "nan")["dice"], fg)
     else:
-        dice = class_mean(mean_per_image(from_confusion(counts.confusion)["dice"]), fg)
+        per_image = from_counts(rows[:, 0], rows[:, 1], rows[:, 2], "nan")["dice"]
+        dice = class_mean(mean_per_image(per_image), fg)
     # and the brute-force reference, for the default (background excluded)
     if not include_background:
         ref = score_reference(list(zip(target, pred, strict=True)), c, IGNORE)
@@ -74,9 +96,7 @@ def test_generalized_dice_on_hard_predictions_matches_counts():
     loss = GeneralizedDiceLoss(softmax=False, include_background=True)(
         _one_hot(pred, c), torch.from_numpy(target)
     )
-    cm = confusion_batch([(target, pred)], c, IGNORE).confusion.sum(0)  # one flat "image"
-    tp = np.diag(cm).astype(float)
-    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    tp, fp, fn = _counts([(target, pred)], c)[0].astype(float)  # one flat "image"
     g = tp + fn
     w = np.where(g > 0, 1 / np.maximum(g, 1) ** 2, 0)
     w[g == 0] = w.max()

@@ -1,34 +1,58 @@
-"""Batched confusion matrices: one bincount for many images, on any torch device or in numpy.
+"""One confusion engine for every scorer: validate -> update -> compute, in numpy or in torch.
 
-A batch is a list of (ground truth, prediction) pairs of any sizes. Every pixel becomes one
-index ``image * R * C + gt * C + pred`` and a single bincount over the batch gives every image's
-confusion matrix (rows: ground truth, columns: prediction). Ignored pixels are removed by
-moving their ground truth to an extra row C (R = C + 1) that is dropped after the count: the
-same result as selecting the other pixels, without compacting the arrays. The index is int32
-when the largest one (B * R * C) fits, which is exact and several times faster on the CPU than
-int64 (memory traffic dominates), and int64 otherwise. Counts are int64 from end to end, so a
-dataset of any size sums exactly.
+An engine takes (ground truth, prediction) pairs one at a time with :meth:`Confusion.update`,
+which validates the pair (equal shapes; values that are class ids, or the ignore index in the
+ground truth) and counts it, and :meth:`Confusion.compute` returns one row of counts per pair
+(TP, FP, FN per class, and with a boundary the band counts). The folder scorer's workers, local
+or on a Dask cluster, count with the numpy backend where the masks are decoded; with a CUDA device
+the parent process feeds the decoded masks to the torch backend. Both backends give the same
+integers, which the tests hold against brute-force references.
 
-torch is optional: without it (or with ``device=None``) the same arithmetic runs in numpy. On the
-CPU, 8-bit masks take a faster per-image path (:func:`_byte_batch`) with the same counts.
+Backends, and why each counts the way it does:
 
-The boundary counts use the same trick: a pixel lies in the inner band of width ``d`` of its
-class when another value (or the image edge) lies within ``d`` pixels of it in the chessboard
-metric, which is one max-pool and one min-pool of the label image, whatever the number of
-classes. That band equals ``mask_c & ~erode(mask_c, square of side 2d+1)`` for every class c,
-the band Boundary IoU (Cheng et al. 2021) is defined on.
+- :class:`NumpyConfusion` counts each pair as it arrives. A pair of 8-bit masks becomes one
+  joint histogram (:func:`byte_table`, run-length counted on label maps), whose row and column
+  sums also answer every value check with no further pass over the pixels. Other masks (16-bit)
+  are checked by reductions over the arrays and counted with one bincount over the index
+  ``gt * C + pred``, int32 when it fits (exact and faster than int64: memory traffic dominates).
+- :class:`TorchConfusion` moves each pair to its device, checks it there with one value
+  histogram per mask, and queues it; a batch of about ``batch_pixels`` pixels is counted with a
+  single bincount over ``image * R * C + gt * C + pred`` (int32 when it fits). Ignored pixels go
+  to an extra row C (R = C + 1) dropped after the count: the same result as selecting the other
+  pixels, without compacting the arrays.
+
+Counts are int64 from end to end, so a dataset of any size sums exactly. torch is imported only
+by the torch backend and by :func:`resolve_device` for a CUDA device, never for the CPU.
+
+The boundary counts: a pixel lies in the inner band of width ``d`` of its class when another
+value (or the image edge) lies within ``d`` pixels of it in the chessboard metric, which is one
+max-pool and one min-pool of the label image, whatever the number of classes. That band equals
+``mask_c & ~erode(mask_c, square of side 2d+1)`` for every class c, the band Boundary IoU (Cheng
+et al. 2021) is defined on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from pathlib import Path
 
 import numpy as np
 
+from polymask.errors import Problem
 from polymask.runtime.scratch import scratch
+from polymask.score import metrics as M
+from polymask.score.checks import ArrayValues, CountedValues, value_problems
 
-Pair = tuple[np.ndarray, np.ndarray]
+NAMES = ("ground truth", "prediction")
+"""How problems name the two masks of a pair unless the caller names their files."""
+
+
+class MaskValueError(ValueError):
+    """A pair whose values are not class ids; ``problems`` name each mask and its bad values."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(f"{p.file}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 def check_num_classes(num_classes: object) -> int:
@@ -69,50 +93,111 @@ def band_width(boundary: float, shape: tuple[int, int]) -> int:
     return max(1, int(round(boundary * float(np.hypot(*shape)))))
 
 
-@dataclass
-class BatchCounts:
-    """Per-image counts of one batch, all int64.
-
-    ``confusion`` is (B, C, C). ``band_gt``/``band_pred``/``band_hit`` are (B, C) or None: pixels
-    of each class in the ground-truth band, in the prediction band, and in both with the same
-    class (ignore pixels excluded).
-    """
-
-    confusion: np.ndarray
-    band_gt: np.ndarray | None = None
-    band_pred: np.ndarray | None = None
-    band_hit: np.ndarray | None = None
-
-
-def confusion_batch(
-    pairs: Sequence[Pair],
-    num_classes: int,
-    ignore_index: int | None = None,
-    device: str | None = None,
-    boundary: float | None = None,
-) -> BatchCounts:
-    """Per-image confusion matrices (and boundary counts) of a batch of (gt, pred) pairs.
+class Confusion:
+    """Per-image counts of the pairs given to :meth:`update`, from :meth:`compute`.
 
     Args:
-        pairs: ground truth and prediction of each image, equal shapes within a pair. Values
-            must be class ids below ``num_classes`` (the ground truth may also hold
-            ``ignore_index``); callers validate, this function does not pay for it again.
-        num_classes: C.
+        num_classes: C; None discovers the classes (C grows to the largest id seen, up to
+            :data:`polymask.score.checks.MAX_DISCOVERED_CLASSES`, and a prediction may not
+            hold the ignore value).
         ignore_index: ground-truth value whose pixels are not counted.
-        device: a torch device ("cpu", "cuda", "cuda:1"); None computes in numpy.
         boundary: band width for the boundary counts (pixels, or a fraction of the diagonal).
     """
-    check_num_classes(num_classes)
-    check_ignore_index(ignore_index)
-    check_boundary(boundary)
-    for gt, pred in pairs:
-        if gt.shape != pred.shape:
+
+    def __init__(
+        self,
+        num_classes: int | None,
+        ignore_index: int | None = None,
+        boundary: float | None = None,
+    ):
+        self.num_classes = None if num_classes is None else check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.boundary = check_boundary(boundary)
+        self.c = num_classes or 1
+        """Classes so far: ``num_classes``, or one more than the largest id seen."""
+        self._rows: list[np.ndarray] = []
+
+    def update(
+        self,
+        gt: np.ndarray,
+        pred: np.ndarray | None,
+        names: tuple[str | Path, str | Path] = NAMES,
+    ) -> None:
+        """Validate and count one pair; ``pred`` None is a missing prediction (every ground-truth
+        pixel a false negative). A pair with bad values raises :class:`MaskValueError`, naming
+        each mask by ``names``, and is not counted."""
+        if pred is not None and gt.shape != pred.shape:
             raise ValueError(f"ground truth is {gt.shape}, prediction is {pred.shape}")
-    if device in (None, "cpu") and all(g.dtype == p.dtype == np.uint8 for g, p in pairs):
-        return _byte_batch(pairs, num_classes, ignore_index, boundary)
-    if device is None:
-        return _numpy_batch(pairs, num_classes, ignore_index, boundary)
-    return _torch_batch(pairs, num_classes, ignore_index, device, boundary)
+        self._update(gt, pred, names)
+
+    def compute(self) -> np.ndarray:
+        """(N, k, C) int64 counts of the N pairs in update order: rows TP, FP, FN and, with a
+        boundary, the pixels of each class in the ground-truth band, in the prediction band and
+        in both with the same class (ignore pixels excluded)."""
+        self._flush()
+        out = np.zeros((len(self._rows), 6 if self.boundary is not None else 3, self.c), np.int64)
+        for i, row in enumerate(self._rows):
+            out[i, :, : row.shape[1]] = row  # rows counted before C grew are padded
+        return out
+
+    def _check(self, gt_values, pred_values, names) -> None:
+        """Raise for bad values, else let C grow to the pair's classes."""
+        problems, max_value = value_problems(
+            (names[0], gt_values),
+            (names[1], pred_values) if pred_values is not None else None,
+            self.num_classes,
+            self.ignore_index,
+        )
+        if problems:
+            raise MaskValueError(problems)
+        self.c = max(self.c, max_value + 1)
+
+    def _append(self, cm: np.ndarray, bands, missing: bool) -> None:
+        """One image's row from its (C, C) confusion matrix and band counts. A missing
+        prediction was counted against a stand-in (the ground truth, ignored pixels moved to a
+        class): its pixels of each class become false negatives, its band the ground truth's."""
+        tp, fp, fn = M.counts_from_confusion(cm)
+        if missing:
+            tp, fp, fn = np.zeros_like(tp), np.zeros_like(tp), fn + tp
+        rows = [tp, fp, fn]
+        if bands is not None:
+            band_gt, band_pred, band_hit = bands
+            if missing:
+                band_pred, band_hit = np.zeros_like(band_gt), np.zeros_like(band_gt)
+            rows += [band_gt, band_pred, band_hit]
+        self._rows.append(np.stack(rows).astype(np.int64, copy=False))
+
+    def _update(self, gt, pred, names) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        """Count what :meth:`update` queued (the torch backend's last batch)."""
+
+
+class NumpyConfusion(Confusion):
+    """The CPU backend: each pair counted as it arrives, in this process's memory."""
+
+    def _update(self, gt, pred, names) -> None:
+        missing = pred is None
+        if missing and self.ignore_index is not None:
+            pred = np.where(gt == self.ignore_index, 0, gt).astype(gt.dtype)
+        elif missing:
+            pred = gt
+        if gt.dtype == pred.dtype == np.uint8:
+            table = byte_table(gt, pred)
+            self._check(
+                CountedValues(table.sum(axis=1)),
+                None if missing else CountedValues(table.sum(axis=0)),
+                names,
+            )
+            cm = confusion_from_table(table, self.c, self.ignore_index)
+        else:
+            self._check(ArrayValues(gt), None if missing else ArrayValues(pred), names)
+            cm = _index_confusion(gt, pred, self.c, self.ignore_index)
+        bands = None
+        if self.boundary is not None:
+            bands = band_counts(gt, pred, self.c, self.ignore_index, self.boundary)
+        self._append(cm, bands, missing)
 
 
 RUN_FRACTION = 4
@@ -172,55 +257,24 @@ def confusion_from_table(table: np.ndarray, c: int, ignore_index: int | None) ->
     return cm
 
 
-def _byte_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
-    """8-bit masks on the CPU: one :func:`byte_table` per image, which needs no ignore handling
-    beyond dropping a row, no per-image offset and no 32-bit index. Devices keep the batched
-    single bincount."""
-    cms = np.empty((len(pairs), c, c), dtype=np.int64)
-    for i, (gt, pred) in enumerate(pairs):
-        cms[i] = confusion_from_table(byte_table(gt, pred), c, ignore_index)
-    out = BatchCounts(cms)
-    if boundary is not None:
-        _add_numpy_bands(out, pairs, c, ignore_index, boundary)
-    return out
-
-
-def _add_numpy_bands(out: BatchCounts, pairs, c: int, ignore_index, boundary) -> None:
-    """Fill ``out``'s band counts, one image at a time in numpy."""
-    rows = [band_counts(g, p, c, ignore_index, boundary) for g, p in pairs]
-    out.band_gt, out.band_pred, out.band_hit = (
-        np.stack([r[i] for r in rows]) if rows else np.zeros((0, c), np.int64) for i in range(3)
-    )
-
-
-def _layout(pairs, c: int, ignore_index: int | None) -> tuple[int, int, bool]:
+def _layout(images: int, c: int, ignore_index: int | None) -> tuple[int, int, bool]:
     """Rows per image (C, or C + 1 with the dropped ignore row), bins per image, and whether
-    the index needs 64 bits."""
+    the index of ``images`` images needs 64 bits."""
     rows = c + 1 if ignore_index is not None else c
     stride = rows * c
-    return rows, stride, len(pairs) * stride >= 2**31 - 1
+    return rows, stride, images * stride >= 2**31 - 1
 
 
-def _numpy_batch(pairs, c, ignore_index, boundary) -> BatchCounts:
-    n = len(pairs)
-    rows, stride, wide = _layout(pairs, c, ignore_index)
-    dtype = np.int64 if wide else np.int32
-    index = np.empty(sum(g.size for g, _ in pairs), dtype=dtype)
-    start = 0
-    for i, (gt, pred) in enumerate(pairs):
-        g = gt.astype(dtype).ravel()
-        if ignore_index is not None:
-            g[gt.ravel() == ignore_index] = c
-        end = start + g.size
-        np.multiply(g, c, out=index[start:end])
-        index[start:end] += pred.ravel()
-        index[start:end] += i * stride
-        start = end
-    cm = np.bincount(index, minlength=n * stride).reshape(n, rows, c)[:, :c, :]
-    out = BatchCounts(np.ascontiguousarray(cm, dtype=np.int64))
-    if boundary is not None:
-        _add_numpy_bands(out, pairs, c, ignore_index, boundary)
-    return out
+def _index_confusion(gt, pred, c: int, ignore_index: int | None) -> np.ndarray:
+    """The (C, C) confusion matrix of masks of any integer type: one bincount over
+    ``gt * C + pred``, ignored ground truth sent to the dropped row C."""
+    rows, stride, wide = _layout(1, c, ignore_index)
+    index = gt.astype(np.int64 if wide else np.int32).ravel()
+    if ignore_index is not None:
+        index[gt.ravel() == ignore_index] = c
+    index *= c
+    index += pred.ravel()
+    return np.bincount(index, minlength=stride).reshape(rows, c)[:c].astype(np.int64)
 
 
 def window_max(x, k: int, axis: int, maximum):
@@ -273,106 +327,168 @@ def band_counts(
     return band_gt, band_pred, band_hit
 
 
-def _as_torch(a: np.ndarray, torch, device):
-    """A tensor of the mask on the device; 16-bit ids widened first (torch lacks uint16
-    arithmetic on some devices), 8-bit ones moved as they are (a quarter of the traffic)."""
-    if a.dtype not in (np.uint8, np.int32, np.int64):
-        a = a.astype(np.int32)
-    elif not a.flags.writeable or not a.flags.c_contiguous:
-        a = np.array(a)  # torch wants a writable, contiguous buffer
-    return torch.from_numpy(a).to(device, non_blocking=True)
+class TorchConfusion(Confusion):
+    """The device backend: pairs checked and queued on ``device`` (a torch device name such as
+    "cuda:0", or "cpu"), then counted a batch of about ``batch_pixels`` pixels at a time with
+    one bincount. Only the (k, C) rows of counts come back to the host."""
 
+    def __init__(
+        self,
+        num_classes: int | None,
+        ignore_index: int | None = None,
+        boundary: float | None = None,
+        device: str = "cuda",
+        batch_pixels: int = 1 << 24,
+    ):
+        import torch
 
-def _torch_batch(pairs, c, ignore_index, device, boundary) -> BatchCounts:
-    import torch
+        super().__init__(num_classes, ignore_index, boundary)
+        self.torch, self.device, self.batch_pixels = torch, torch.device(device), batch_pixels
+        self._batch: list[tuple[object, object, bool]] = []
+        """(gt, pred, missing) tensors on the device, waiting to be counted."""
+        self._pixels = 0
 
-    n = len(pairs)
-    rows, stride, wide = _layout(pairs, c, ignore_index)
-    dtype = torch.int64 if wide else torch.int32
-    index = torch.empty(sum(g.size for g, _ in pairs), dtype=dtype, device=device)
-    start = 0
-    for i, (gt, pred) in enumerate(pairs):
-        g = _as_torch(gt, torch, device).reshape(-1).to(dtype)
-        if ignore_index is not None:
-            g.masked_fill_(g == ignore_index, c)
-        end = start + g.numel()
-        torch.mul(g, c, out=index[start:end])
-        index[start:end] += _as_torch(pred, torch, device).reshape(-1)
-        index[start:end] += i * stride
-        start = end
-    cm = torch.bincount(index, minlength=n * stride).reshape(n, rows, c)[:, :c, :]
-    out = BatchCounts(np.ascontiguousarray(cm.cpu().numpy(), dtype=np.int64))
-    if boundary is not None:
-        band_rows = [
-            _torch_band_counts(g, p, c, ignore_index, boundary, torch, device) for g, p in pairs
-        ]
-        out.band_gt, out.band_pred, out.band_hit = (
-            torch.stack([r[i] for r in band_rows]).cpu().numpy().astype(np.int64)
-            if band_rows
-            else np.zeros((0, c), np.int64)
-            for i in range(3)
+    def _tensor(self, a: np.ndarray):
+        """A tensor of the mask on the device that the caller cannot change (the pair waits in
+        a batch); 16-bit ids widened first (torch lacks uint16 arithmetic on some devices),
+        8-bit ones moved as they are (a quarter of the traffic)."""
+        if a.dtype not in (np.uint8, np.int32, np.int64):
+            a = a.astype(np.int32)
+        elif not a.flags.writeable or not a.flags.c_contiguous:
+            a = np.array(a)  # torch wants a writable, contiguous buffer
+        return self.torch.from_numpy(a).to(self.device, copy=True)
+
+    def _update(self, gt, pred, names) -> None:
+        torch = self.torch
+        g = self._tensor(gt)
+        p = None if pred is None else self._tensor(pred)
+        # One value histogram per mask answers every check: one transfer back per pair.
+        hists = [torch.bincount(t.reshape(-1), minlength=256) for t in (g, p) if t is not None]
+        size = max(h.numel() for h in hists)
+        hists = torch.stack([torch.nn.functional.pad(h, (0, size - h.numel())) for h in hists])
+        counts = hists.cpu().numpy()
+        self._check(
+            CountedValues(counts[0]), CountedValues(counts[1]) if p is not None else None, names
         )
-    return out
+        if p is None and self.ignore_index is not None:
+            p = g.masked_fill(g == self.ignore_index, 0)
+        self._batch.append((g, g if p is None else p, pred is None))
+        self._pixels += gt.size
+        if self._pixels >= self.batch_pixels:
+            self._flush()
+
+    def _flush(self) -> None:
+        torch, c, ignore_index = self.torch, self.c, self.ignore_index
+        batch, self._batch, self._pixels = self._batch, [], 0
+        if not batch:
+            return
+        rows, stride, wide = _layout(len(batch), c, ignore_index)
+        dtype = torch.int64 if wide else torch.int32
+        index = torch.empty(sum(g.numel() for g, _, _ in batch), dtype=dtype, device=self.device)
+        start = 0
+        for i, (g, p, _) in enumerate(batch):
+            end = start + g.numel()
+            part = index[start:end]
+            torch.mul(g.reshape(-1).to(dtype), c, out=part)
+            if ignore_index is not None:
+                part.masked_fill_(g.reshape(-1) == ignore_index, c * c)
+            part += p.reshape(-1)
+            part += i * stride
+            start = end
+        cms = torch.bincount(index, minlength=len(batch) * stride).reshape(-1, rows, c)[:, :c]
+        cms = cms.cpu().numpy()
+        bands = [None] * len(batch)
+        if self.boundary is not None:
+            found = [self._band_counts(g, p) for g, p, _ in batch]
+            stacked = torch.stack([torch.stack(b) for b in found]).cpu().numpy()
+            bands = list(stacked)
+        for (_, _, missing), cm, band in zip(batch, cms, bands, strict=True):
+            self._append(cm, band, missing)
+
+    def _band_counts(self, gt, pred):
+        """(3, C) band counts of one pair of tensors, as :func:`band_counts`."""
+        torch, c = self.torch, self.c
+        if gt.numel() == 0:
+            return [torch.zeros(c, dtype=torch.int64, device=self.device)] * 3
+        d = band_width(self.boundary, tuple(gt.shape))
+        g, p = gt.to(torch.int32), pred.to(torch.int32)
+        h, w = g.shape
+        # max != min over the (2d+1)^2 window, the outside counting as another value; four
+        # channels, the maps for the max and the negated maps for the min
+        x = torch.full((4, h + 2 * d, w + 2 * d), -1, dtype=torch.int32, device=self.device)
+        x[2:] = 1  # outside the image: -1 for the max, and -(-1) for the negated maps
+        x[0, d:-d, d:-d], x[1, d:-d, d:-d] = g, p
+        x[2, d:-d, d:-d], x[3, d:-d, d:-d] = -g, -p
+        k = 2 * d + 1
+        y = window_max(window_max(x, k, 1, torch.maximum), k, 2, torch.maximum)
+        gt_band, pred_band = y[0] != -y[2], y[1] != -y[3]
+        if self.ignore_index is not None:
+            valid = g != self.ignore_index
+            gt_band &= valid
+            pred_band &= valid
+
+        def per_class(where, labels):  # pixels outside ``where`` go to a dropped bin c
+            return torch.bincount(torch.where(where, labels, c).reshape(-1), minlength=c + 1)[:c]
+
+        return [
+            per_class(gt_band, g),
+            per_class(pred_band, p),
+            per_class(gt_band & pred_band & (g == p), g),
+        ]
 
 
-def _torch_bands(gt, pred, d: int, torch):
-    """Band masks of both label maps (int32 tensors): max != min over the (2d+1)^2 window, the
-    outside of the image counting as another value; four channels, the maps for the max and
-    the negated maps for the min."""
-    h, w = gt.shape
-    x = torch.full((4, h + 2 * d, w + 2 * d), -1, dtype=torch.int32, device=gt.device)
-    x[2:] = 1  # outside the image: -1 for the max, and -(-1) for the negated maps
-    x[0, d:-d, d:-d], x[1, d:-d, d:-d] = gt, pred
-    x[2, d:-d, d:-d], x[3, d:-d, d:-d] = -gt, -pred
-    k = 2 * d + 1
-    y = window_max(window_max(x, k, 1, torch.maximum), k, 2, torch.maximum)
-    return y[0] != -y[2], y[1] != -y[3]
+def confusion_engine(
+    num_classes: int | None,
+    ignore_index: int | None = None,
+    boundary: float | None = None,
+    device: str | None = None,
+    batch_pixels: int = 1 << 24,
+) -> Confusion:
+    """The engine for ``device``: a torch device name (from :func:`resolve_device`) gives the
+    torch backend there, None the numpy backend."""
+    if device is None:
+        return NumpyConfusion(num_classes, ignore_index, boundary)
+    return TorchConfusion(num_classes, ignore_index, boundary, device, batch_pixels)
 
 
-def _torch_band_counts(gt, pred, c, ignore_index, boundary, torch, device):
-    if gt.size == 0:
-        return (torch.zeros(c, dtype=torch.int64, device=device),) * 3
-    d = band_width(boundary, gt.shape)
-    g = _as_torch(gt, torch, device).to(torch.int32)
-    p = _as_torch(pred, torch, device).to(torch.int32)
-    gt_band, pred_band = _torch_bands(g, p, d, torch)
-    if ignore_index is not None:
-        valid = g != ignore_index
-        gt_band &= valid
-        pred_band &= valid
+NVIDIA_MARKERS = ("/dev/nvidia0", "/proc/driver/nvidia/version")
+"""Files that exist wherever an NVIDIA driver can serve a GPU."""
 
-    def per_class(where, labels):  # pixels outside ``where`` go to a dropped bin c
-        return torch.bincount(torch.where(where, labels, c).reshape(-1), minlength=c + 1)[:c]
 
-    return (
-        per_class(gt_band, g),
-        per_class(pred_band, p),
-        per_class(gt_band & pred_band & (g == p), g),
-    )
+def _gpu_possible() -> bool:
+    """Whether CUDA could be available, asked without importing torch (seconds and hundreds of
+    megabytes): an NVIDIA driver is present and CUDA_VISIBLE_DEVICES does not hide every GPU."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return any(os.path.exists(path) for path in NVIDIA_MARKERS)
 
 
 def resolve_device(device: str = "auto") -> str | None:
-    """A torch device name, or None for the numpy path (torch not installed).
+    """A torch device name for the torch backend, or None for the numpy backend.
 
-    ``auto``: CUDA when available, else the CPU (numpy when torch is missing).
+    ``cpu`` is the numpy backend, which counts 8-bit masks faster than torch on the CPU and
+    never imports torch. ``auto``: CUDA when a GPU is available (torch is imported only where an
+    NVIDIA driver is present), else the numpy backend. ``cuda[:N]`` needs torch and that device.
     """
+    if device == "cpu":
+        return None
+    if device != "auto" and device != "cuda" and not device.startswith("cuda:"):
+        raise ValueError(
+            f"Expected argument `device` to be auto, cpu or cuda[:N], but got {device!r}."
+        )
+    if device == "auto" and not _gpu_possible():
+        return None
     try:
         import torch
     except ImportError:
-        if device in ("auto", "cpu"):
+        if device == "auto":
             return None
         raise ValueError(f"device {device!r} needs torch, which is not installed") from None
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: CUDA is not available")
-        index = device.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise ValueError(
-                f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices"
-            )
-        return device
-    raise ValueError(f"Expected argument `device` to be auto, cpu or cuda[:N], but got {device!r}.")
+        return "cuda" if torch.cuda.is_available() else None
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available")
+    index = device.partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices")
+    return device

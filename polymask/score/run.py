@@ -1,20 +1,22 @@
 """Scoring a folder of predicted masks against the ground truth: the library behind ``score``.
 
-Worker processes decode and check each pair of masks. On the CPU they count it too and send back
-one small row of counts per image; with a CUDA device the parent stacks decoded pairs into
-batches of about ``batch_pixels`` pixels and counts each batch with one bincount on the GPU
-(:mod:`polymask.score.confusion`). Only small per-image rows of counts are kept, never masks,
-so memory grows by a few hundred bytes per image whatever the image size.
+Every pair goes through one confusion engine (:mod:`polymask.score.confusion`), which checks its
+values and counts it. On the CPU, and on any Dask cluster, each worker decodes a pair and counts
+it with the engine's numpy backend where it was read, so only one small row of counts per image
+comes back. With a CUDA device the workers only decode, and this process feeds the masks to the
+engine's torch backend, which counts batches of about ``batch_pixels`` pixels with one bincount
+on the GPU. Only the rows are kept, never masks, so memory grows by a few hundred bytes per
+image whatever the image size.
 
-Nothing here imports torch at module level: :func:`polymask.score.confusion.resolve_device` does,
-when a run starts.
+Nothing here imports torch: the engine does, for a CUDA device only, so that CPU scoring starts
+without paying for torch's import.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,17 +25,15 @@ import numpy as np
 from polymask.errors import Problem, UsageError
 from polymask.io.masks import MaskReadError, read_mask
 from polymask.io.storage import as_path
-from polymask.labels import LabelMap
+from polymask.labels import LabelMap, masks_label_map
 from polymask.runtime.parallel import default_workers, pmap
 from polymask.runtime.scratch import scratch
 from polymask.score import metrics as M
-from polymask.score.checks import ArrayValues, CountedValues, value_problems
 from polymask.score.confusion import (
-    band_counts,
-    byte_table,
+    MaskValueError,
+    NumpyConfusion,
     check_boundary,
-    confusion_batch,
-    confusion_from_table,
+    confusion_engine,
     resolve_device,
 )
 from polymask.score.pairing import MaskPair, pair_folders
@@ -64,7 +64,6 @@ class _Decoded:
     key: str
     gt: np.ndarray | None = None
     pred: np.ndarray | None = None
-    max_value: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -102,84 +101,13 @@ def _read_pair(
     return gt, pred
 
 
-def _decode(pair: MaskPair, num_classes: int | None, ignore_index: int | None) -> _Decoded:
-    """Read and check one pair (runs in a worker). ``num_classes`` None: classes discovered."""
+def _decode(pair: MaskPair) -> _Decoded:
+    """Read one pair (runs in a worker) for this process's engine to check and count."""
     out = _Decoded(pair.key)
     masks = _read_pair(pair, out)
-    return out if masks is None else _checked(out, pair, *masks, num_classes, ignore_index)
-
-
-def _checked(out: _Decoded, pair: MaskPair, gt, pred, num_classes, ignore_index) -> _Decoded:
-    """``out`` with the pair's masks when their values are class ids, else with problems."""
-    out.problems, out.max_value = value_problems(
-        (pair.gt, ArrayValues(gt)),
-        (pair.pred, ArrayValues(pred)) if pred is not None else None,
-        num_classes,
-        ignore_index,
-    )
-    if not out.problems:
-        out.gt, out.pred = gt, pred
+    if masks is not None:
+        out.gt, out.pred = masks
     return out
-
-
-class _Accumulator:
-    """Per-image rows, counted a batch at a time; C may grow while classes are discovered."""
-
-    def __init__(self, options: ScoreOptions, device: str | None, num_classes: int):
-        self.options, self.device, self.c = options, device, num_classes
-        self.ignore = options.ignore_index
-        self.rows: list[tuple[str, np.ndarray]] = []
-        """(key, counts): one small (k, C) int64 array per image, k = 3 or 6 with bands."""
-        self.batch: list[_Decoded] = []
-        self.pixels = 0
-
-    def add(self, item: _Decoded) -> None:
-        self.batch.append(item)
-        self.c = max(self.c, item.max_value + 1)
-        self.pixels += item.gt.size
-        if self.pixels >= self.options.batch_pixels:
-            self.flush()
-
-    def flush(self) -> None:
-        scored = [d for d in self.batch if d.pred is not None]
-        zero = [d for d in self.batch if d.pred is None]
-        self.batch, self.pixels = [], 0
-        if scored:
-            counts = self._count([(d.gt, d.pred) for d in scored])
-            for i, d in enumerate(scored):
-                tp, fp, fn = M.counts_from_confusion(counts.confusion[i])
-                self.rows.append((d.key, np.stack([tp, fp, fn, *self._bands(counts, i, False)])))
-        if zero:
-            # a missing prediction under --missing zero: every ground-truth pixel is a false
-            # negative; scoring gt against itself gives those pixels (and the gt band) per class.
-            # Its ignored pixels need a valid stand-in prediction; they are not counted.
-            counts = self._count([(d.gt, self._stand_in(d.gt)) for d in zero])
-            for i, d in enumerate(zero):
-                fn = counts.confusion[i].sum(axis=1)
-                none = np.zeros_like(fn)
-                self.rows.append((d.key, np.stack([none, none, fn, *self._bands(counts, i, True)])))
-
-    def _stand_in(self, gt: np.ndarray) -> np.ndarray:
-        return np.where(gt == self.ignore, 0, gt) if self.ignore is not None else gt
-
-    def _count(self, pairs):
-        return confusion_batch(pairs, self.c, self.ignore, self.device, self.options.boundary)
-
-    def _bands(self, counts, i: int, missing: bool) -> list[np.ndarray]:
-        if counts.band_gt is None:
-            return []
-        g = counts.band_gt[i]
-        if missing:
-            return [g, np.zeros_like(g), np.zeros_like(g)]
-        return [g, counts.band_pred[i], counts.band_hit[i]]
-
-    def per_image(self) -> PerImage:
-        self.rows.sort(key=lambda r: r[0])
-        n_arrays = 6 if self.options.boundary is not None else 3
-        table = np.zeros((n_arrays, len(self.rows), self.c), dtype=np.int64)
-        for i, (_, counts) in enumerate(self.rows):
-            table[:, i, : counts.shape[1]] = counts  # rows counted before C grew are padded
-        return PerImage([k for k, _ in self.rows], *table)
 
 
 @dataclass
@@ -190,49 +118,28 @@ class _Counted:
 
 
 def _decode_and_count(
-    pair: MaskPair, num_classes: int | None, ignore_index: int | None, options: ScoreOptions
+    pair: MaskPair, num_classes: int | None, ignore_index: int | None, boundary: float | None
 ) -> _Counted:
-    """Decode, check and count one pair where it is read (on a cluster worker), so that only
-    its (k, C) row of counts crosses the network, never the masks.
-
-    A pair of 8-bit masks is counted into one joint histogram first, which both checks its
-    values and holds its confusion matrix: one pass over the pixels for both jobs."""
+    """Decode, check and count one pair where it is read (a local or cluster worker), so that
+    only its (k, C) row of counts crosses to this process, never the masks."""
     out = _Decoded(pair.key)
     masks = _read_pair(pair, out, reuse=True)
     if masks is None:
-        return _Counted(out.key, None, out.problems)
-    gt, pred = masks
-    if pred is None or not gt.dtype == pred.dtype == np.uint8:
-        item = _checked(out, pair, gt, pred, num_classes, ignore_index)
-        if item.gt is None:
-            return _Counted(item.key, None, item.problems)
-        c = max(num_classes or 1, item.max_value + 1)
-        acc = _Accumulator(replace(options, ignore_index=ignore_index), None, c)
-        acc.add(item)
-        acc.flush()
-        return _Counted(item.key, acc.rows[0][1])
-    table = byte_table(gt, pred)
-    problems, max_value = value_problems(
-        (pair.gt, CountedValues(table.sum(axis=1))),
-        (pair.pred, CountedValues(table.sum(axis=0))),
-        num_classes,
-        ignore_index,
-    )
-    if problems:
-        return _Counted(out.key, None, problems)
-    c = max(num_classes or 1, max_value + 1)
-    rows = list(M.counts_from_confusion(confusion_from_table(table, c, ignore_index)))
-    if options.boundary is not None:
-        rows += band_counts(gt, pred, c, ignore_index, options.boundary)
-    return _Counted(out.key, np.stack(rows))
+        return _Counted(pair.key, None, out.problems)
+    engine = NumpyConfusion(num_classes, ignore_index, boundary)
+    try:
+        engine.update(*masks, names=(pair.gt, pair.pred))
+    except MaskValueError as exc:
+        return _Counted(pair.key, None, exc.problems)
+    return _Counted(pair.key, engine.compute()[0])
 
 
 def _label_map(gt: Path, options: ScoreOptions) -> LabelMap | None:
+    """The labels given, else the ground truth's own ``labels.txt`` (the settings' rule for
+    masks being read), else None: classes are the values found."""
     if options.labels is not None:
         return options.labels
-    if (gt / "labels.txt").is_file():
-        return LabelMap.from_file(gt / "labels.txt", options.ignore_index)
-    return None
+    return masks_label_map([gt], options.ignore_index)
 
 
 def score_folders(
@@ -260,7 +167,7 @@ def score_folders(
     try:
         M.check_empty(options.empty)
         check_boundary(options.boundary)
-        device = resolve_device(options.device)
+        device = _engine_device(options)
         pairing = pair_folders(preds, gt)
     except (ValueError, NotADirectoryError) as exc:
         raise UsageError(str(exc)) from None
@@ -279,38 +186,88 @@ def score_folders(
             Problem(str(path), "no prediction for this ground truth")
             for path in pairing.missing.values()
         ]
-    acc = _Accumulator(replace(options, ignore_index=ignore), device, num_classes or 1)
-    if device in (None, "cpu") or options.scheduler == "dask" or "://" in options.scheduler:
-        # Count where the masks are decoded: only a (k, C) row per image comes back, where
-        # sending two decoded masks to this process would cost more than decoding them.
-        count = partial(
-            _decode_and_count, num_classes=num_classes, ignore_index=ignore, options=options
-        )
-        results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
-        for done, counted in enumerate(results, 1):
-            pairing.problems += counted.problems
-            if counted.counts is not None:
-                acc.rows.append((counted.key, counted.counts))
-                acc.c = max(acc.c, counted.counts.shape[1])
-            if on_progress:
-                on_progress(done, len(work))
+    progress = (lambda done: on_progress(done, len(work))) if on_progress else None
+    if device is None:
+        rows, c = _count_in_workers(work, num_classes, ignore, options, pairing.problems, progress)
     else:
-        decode = partial(_decode, num_classes=num_classes, ignore_index=ignore)
-        items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
-        results = pmap(decode, items, options.workers, CHUNK, options.scheduler)
-        for done, item in enumerate(results, 1):
-            consumed()
-            pairing.problems += item.problems
-            if item.gt is not None:
-                acc.add(item)
-            if on_progress:
-                on_progress(done, len(work))
-    acc.flush()
-    per_image = acc.per_image()
-    names = _class_names(label_map, acc.c)
+        engine = confusion_engine(
+            num_classes, ignore, options.boundary, device, options.batch_pixels
+        )
+        rows, c = _count_here(work, engine, options, pairing.problems, progress)
+    per_image = _per_image(rows, c, options.boundary)
+    names = _class_names(label_map, c)
     report = build_report(preds, gt, pairing, per_image, names, options, ignore)
     worst = {w.key for w in report.worst}
     return ScoreResult(report, per_image, names, {p.key: p for p in work if p.key in worst})
+
+
+DASK_CUDA = (
+    "--device cuda counts on this machine's GPU; with a Dask scheduler the workers count on "
+    "their CPUs: use --device cpu or the processes scheduler"
+)
+
+
+def _engine_device(options: ScoreOptions) -> str | None:
+    """The torch device of this process's engine, or None where the workers count with numpy.
+
+    A Dask cluster's workers count on their CPUs whatever this machine has: ``auto`` means the
+    CPU there, and an explicit CUDA device is refused rather than silently not used."""
+    if options.scheduler == "dask" or "://" in options.scheduler:
+        if options.device.partition(":")[0] == "cuda":
+            raise ValueError(DASK_CUDA)
+        return resolve_device("cpu" if options.device == "auto" else options.device)
+    return resolve_device(options.device)
+
+
+Rows = list[tuple[str, np.ndarray]]
+"""(key, counts) per scored image: one small (k, C) int64 array each, k = 3 or 6 with bands."""
+
+
+def _count_in_workers(work, num_classes, ignore, options, problems, progress) -> tuple[Rows, int]:
+    """Count where the masks are decoded: only a (k, C) row per image comes back, where sending
+    two decoded masks to this process would cost more than decoding them."""
+    count = partial(
+        _decode_and_count, num_classes=num_classes, ignore_index=ignore, boundary=options.boundary
+    )
+    rows, c = [], num_classes or 1
+    results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
+    for done, counted in enumerate(results, 1):
+        problems += counted.problems
+        if counted.counts is not None:
+            rows.append((counted.key, counted.counts))
+            c = max(c, counted.counts.shape[1])
+        if progress:
+            progress(done)
+    return rows, c
+
+
+def _count_here(work, engine, options, problems, progress) -> tuple[Rows, int]:
+    """Workers decode; this process's engine checks and counts (on its device)."""
+    pairs = {p.key: p for p in work}
+    keys = []
+    items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
+    for done, item in enumerate(pmap(_decode, items, options.workers, CHUNK, options.scheduler), 1):
+        consumed()
+        problems += item.problems
+        if item.gt is not None:
+            pair = pairs[item.key]
+            try:
+                engine.update(item.gt, item.pred, names=(pair.gt, pair.pred))
+                keys.append(item.key)
+            except MaskValueError as exc:
+                problems += exc.problems
+        if progress:
+            progress(done)
+    return list(zip(keys, engine.compute(), strict=True)), engine.c
+
+
+def _per_image(rows: Rows, num_classes: int, boundary: float | None) -> PerImage:
+    """The rows as (N, C) arrays in key order; rows counted before C grew are padded."""
+    rows.sort(key=lambda r: r[0])
+    table = np.zeros((6 if boundary is not None else 3, len(rows), num_classes), np.int64)
+    for i, (_, counts) in enumerate(rows):
+        table[:, i, : counts.shape[1]] = counts
+    return PerImage([k for k, _ in rows], *table)
 
 
 def _bounded(work: list[MaskPair], limit: int) -> tuple[Iterator[MaskPair], Callable[[], None]]:

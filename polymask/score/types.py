@@ -36,7 +36,7 @@ class ScoreOptions:
     scheduler: str = "processes"
     """Where pairs are decoded. On the CPU (and on any Dask cluster) each worker also counts its
     pairs and only per-image counts travel back; with a CUDA device the workers decode and this
-    process counts batches on the GPU."""
+    process counts batches on the GPU (so a CUDA device with a Dask cluster is refused)."""
 
 
 @dataclass
