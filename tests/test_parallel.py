@@ -3,19 +3,26 @@ mapped exactly once either way."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import time
 from unittest.mock import patch
 
 import pytest
 
 from polymask.runtime import parallel
-from polymask.runtime.parallel import pmap
+from polymask.runtime.parallel import pmap, stop_workers
 
 
 def where_mapped(item: int) -> tuple[int, int]:
     time.sleep(0.002)
     return item, os.getpid()
+
+
+def sigint_handler(item: int) -> tuple[object, int]:
+    time.sleep(0.002)
+    return signal.getsignal(signal.SIGINT), os.getpid()
 
 
 def fails_on_three(item: int) -> int:
@@ -86,6 +93,53 @@ def test_stopping_early_shuts_the_pool_down():
         results.close()
     assert len(pools) == 1
     assert all(not p.is_alive() for p in pools[0]._pool)  # terminated and joined
+
+
+def _worker_results(results, n: int) -> list:
+    """Results until ``n`` came from workers (the first ones are mapped here)."""
+    seen = []
+    for result in results:
+        seen.append(result)
+        if sum(pid != os.getpid() for *_, pid in seen) >= n:
+            return seen
+    raise AssertionError("no results from the pool")
+
+
+def test_pool_workers_leave_ctrl_c_to_this_process():
+    """A Ctrl-C reaches the whole process group; only this process may act on it."""
+    results = pmap(sigint_handler, range(100_000), workers=2, chunksize=4)
+    seen = _worker_results(results, 20)
+    results.close()
+    assert {h for h, pid in seen if pid != os.getpid()} == {signal.SIG_IGN}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_stop_workers_stops_a_pool_nobody_holds_and_the_helpers():
+    """After a Ctrl-C in the consumer, a suspended pmap is unreachable but not yet collected."""
+    results = pmap(where_mapped, range(100_000), workers=2, chunksize=4)
+    pids = {pid for _, pid in _worker_results(results, 20)} - {os.getpid()}
+    cycle = [results]
+    cycle.append(cycle)  # only the cycle collector would free it
+    del results, cycle
+    stop_workers()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert multiprocessing.active_children() == []  # forkserver and tracker reaped
+
+
+def test_stopping_early_cancels_the_queued_thread_chunks():
+    done = []
+
+    def slow(item: int) -> int:
+        time.sleep(0.01)
+        done.append(item)
+        return item
+
+    results = pmap(slow, range(1000), workers=2, chunksize=1, scheduler="threads")
+    next(results)
+    results.close()
+    assert len(done) < 10  # the running chunks finish; the 990 queued ones never start
 
 
 def test_default_chunks_balance_small_runs_and_cap_large_ones():

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from polymask.errors import UsageError
@@ -28,30 +29,39 @@ def _run_chunk(index: int, chunk: list, fn: Callable, topic: str) -> list:
 
 
 def dask_map(
-    fn: Callable, items: list, workers: int, chunksize: int, scheduler: str, report: Any
+    fn: Callable,
+    items: list,
+    workers: int,
+    chunksize: int,
+    scheduler: str,
+    report: Any,
+    starting: Callable[[], AbstractContextManager] = nullcontext,
 ) -> Iterator:
+    """``fn`` over ``items`` in chunks on a cluster; ``starting()`` is entered while a local
+    cluster starts (pmap passes ``interrupts_blocked``, so its workers leave Ctrl-C to it)."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise UsageError("--scheduler dask needs Dask: pip install 'polymask[dask]'") from None
 
     chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
-    if scheduler == "dask":
-        cluster = LocalCluster(
-            n_workers=max(workers, 1),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster)
-    else:
-        cluster = None
-        try:
-            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
-        except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    cluster = client = None
     try:
+        if scheduler == "dask":
+            with starting():
+                cluster = LocalCluster(
+                    n_workers=max(workers, 1),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
+            except OSError as exc:
+                raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         topic = f"polymask-start-{uuid.uuid4().hex}"  # one topic per run: a shared scheduler
         futures = client.map(_run_chunk, range(len(chunks)), chunks, fn=fn, topic=topic, pure=False)
         for future in as_completed(futures):
@@ -64,6 +74,7 @@ def dask_map(
                     names = ", ".join(str(getattr(i, "path", i)) for i in chunks[index])
                     report.retried.append(f"chunk {index} ran {n} times: {names}")
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()

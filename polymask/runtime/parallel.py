@@ -7,14 +7,18 @@ cluster is a chunk of items, so per-task overhead is paid once per chunk.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing import resource_tracker
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -71,17 +75,24 @@ def pmap(
     if scheduler in ("dask",) or "://" in scheduler:
         from polymask.runtime.dask_cluster import dask_map
 
-        yield from dask_map(fn, list(items), workers, chunksize, scheduler, report)
+        yield from dask_map(
+            fn, list(items), workers, chunksize, scheduler, report, interrupts_blocked
+        )
         return
     if isinstance(items, Sized):
         workers = min(workers, len(items))  # never start workers that would have no work
     if workers <= 1 or scheduler == "serial":
         yield from map(fn, items)
     elif scheduler == "threads":
-        with ThreadPoolExecutor(workers) as pool:
+        pool = ThreadPoolExecutor(workers)
+        try:
             futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks(items, chunksize)]
             for future in as_completed(futures):
                 yield from future.result()
+        finally:
+            # a stop (Ctrl-C, an error, the caller leaving early) waits only for the chunks
+            # already running: threads cannot be killed, but the queued ones need not start
+            pool.shutdown(cancel_futures=True)
     else:
         yield from _pool_map(fn, items, workers, chunksize)
 
@@ -135,7 +146,8 @@ def _pool_map(
 
     def start() -> None:
         try:
-            started["pool"] = _new_pool(workers, _module_of(fn))
+            with interrupts_blocked():  # the forkserver's imports and the workers' start
+                started["pool"] = _new_pool(workers, _module_of(fn))
         except BaseException as exc:  # re-raised in this thread below
             started["error"] = exc
 
@@ -163,6 +175,23 @@ def _pool_map(
 _END = object()
 
 
+@contextmanager
+def interrupts_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while it starts worker processes (and threads that start
+    more of them), which inherit the mask: a Ctrl-C reaches the whole foreground process group,
+    and a worker still importing would print a KeyboardInterrupt traceback. The main thread
+    handles it; if it is the thread blocked here, once the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal
+        yield
+        return
+    resource_tracker.ensure_running()  # its start unblocks SIGINT in the thread starting it
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _new_pool(workers: int, preload: str):
     # forkserver: workers start from a clean process, so threads of the parent (a progress bar,
     # torch's pools) cannot leave locks held in them; it is the default from Python 3.14.
@@ -174,4 +203,38 @@ def _new_pool(workers: int, preload: str):
         ctx.set_forkserver_preload([preload])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ctx.Pool(workers)
+    return ctx.Pool(workers, initializer=_leave_signals_to_parent)
+
+
+def _leave_signals_to_parent() -> None:
+    """Pool workers ignore Ctrl-C, which reaches the whole foreground process group: the parent
+    alone handles it, and stops them. Otherwise each worker prints its own KeyboardInterrupt
+    traceback and may outlive the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+
+
+def _exit_quietly(signum: int, frame) -> None:
+    """SIGTERM (how a pool stops its workers) as an exception, not a sudden death: a mask being
+    written removes its temporary file on the way out (see ``atomic_write``)."""
+    raise SystemExit(128 + signum)
+
+
+def stop_workers() -> None:
+    """Stop every worker process this program started, once its run was interrupted.
+
+    A pool whose generator was suspended when the interrupt came (its consumer had it) stops
+    when the generator is collected, which ``gc.collect`` forces here; the caller must hold no
+    reference to the interrupted work. multiprocessing's own helpers (the forkserver and the
+    resource tracker) would exit only with this process and then wait for the system to reap
+    them; they are stopped and reaped here instead, so nothing of the program outlives it.
+    """
+    gc.collect()  # closes unreachable pmap generators, which stop their pools
+    gc.collect()  # frees those pools and their semaphores, else reported leaked by the tracker
+    from multiprocessing import forkserver
+
+    # the tracker exits once the forkserver and the workers (holders of its pipe) are gone
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)  # CPython's way to stop them, used by its tests
+        if stop is not None:
+            stop()
