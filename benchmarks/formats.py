@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.generate import HEIGHT, WIDTH, generate
-from polymask.formats import DEFAULT_ORDER, InputFile, load_annotations
+from polymask.formats import InputFile, load_annotations
 from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap
 from polymask.raster import burn
@@ -103,7 +103,7 @@ def run(files: list[Path], fmt: str, label_map: LabelMap) -> tuple[float, dict[s
     for path in files:
         item = InputFile(path, path.parent)
         for ann in load_annotations(item, fmt, options=options if fmt != "labelme" else None):
-            r = burn(ann, label_map, "center", DEFAULT_ORDER.get(fmt, "file"))
+            r = burn(ann, label_map, "center")
             masks[Path(ann.key).name.removeprefix("img_")] = r.classes
     return time.perf_counter() - start, masks
 

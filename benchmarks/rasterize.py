@@ -37,10 +37,11 @@ from PIL import Image, ImageDraw
 
 from benchmarks.generate import generate
 from polymask import raster
-from polymask.formats import LOADERS, InputFile
+from polymask.formats import MODULES, InputFile
 from polymask.io.masks import read_mask, voc_palette
 from polymask.labels import LabelMap
 from polymask.rasterize import RasterizeOptions, rasterize_file, rasterize_files
+from polymask.settings import Settings
 
 CONVENTIONS = tuple(c for c in ("labelme", "center", "coco") if c in raster.CONVENTIONS)
 
@@ -105,9 +106,12 @@ def per_image(
         out = tmp / f"round-{n}"
         peer_out = out / "peers"
         peer_out.mkdir(parents=True)
-        if "coco" in LOADERS:  # one file holds every image: its time is shared out evenly
+        if "coco" in MODULES:  # one file holds every image: its time is shared out evenly
             opts = RasterizeOptions(
-                out_dir=out / "ours-coco", label_map=label_map, force=True, fmt="coco"
+                out_dir=out / "ours-coco",
+                label_map=label_map,
+                force=True,
+                settings=Settings(fmt="coco"),
             )
             t = time.perf_counter()
             rasterize_file(InputFile(coco_file, tmp), opts)
@@ -115,7 +119,10 @@ def per_image(
             times.setdefault("polymask (coco, on the COCO file)", []).append(ms)
         for conv in conventions:
             opts = RasterizeOptions(
-                out_dir=out / f"ours-{conv}", label_map=label_map, convention=conv, force=True
+                out_dir=out / f"ours-{conv}",
+                label_map=label_map,
+                settings=Settings(convention=conv),
+                force=True,
             )
             times.setdefault(f"polymask ({conv})", []).extend(
                 time_each(lambda f, o=opts: rasterize_file(f, o), files)
@@ -136,7 +143,9 @@ def per_image(
                 )
             )
     last = conventions[-1]
-    rerun = RasterizeOptions(out_dir=out / f"ours-{last}", label_map=label_map, convention=last)
+    rerun = RasterizeOptions(
+        out_dir=out / f"ours-{last}", label_map=label_map, settings=Settings(convention=last)
+    )
     times["polymask, rerun on unchanged files"] = time_each(
         lambda f: rasterize_file(f, rerun), files
     )
@@ -188,11 +197,12 @@ def throughput(root: Path, images: int, tmp: Path, workers: int) -> tuple[float,
     opts = RasterizeOptions(
         out_dir=tmp / f"workers-{workers}",
         label_map=LabelMap.from_file(root / "labels.txt"),
+        settings=Settings(workers=workers),
         force=True,
     )
     warm = max(len(files) // 10, 1)
     start = time.perf_counter()
-    for n, _ in enumerate(rasterize_files(files, opts, workers), 1):
+    for n, _ in enumerate(rasterize_files(files, opts), 1):
         if n == warm:
             warmed = time.perf_counter()
     end = time.perf_counter()

@@ -40,6 +40,10 @@ class PolymaskConfig(BaseModel):
     instances: str | None = Field(default=None, description="rasterize: instance masks folder")
     overlay: str | None = Field(default=None, description="rasterize: overlays folder")
     workers: int | None = Field(default=None, ge=1)
+    scheduler: str | None = Field(
+        default=None,
+        description="processes, threads, serial, dask, or a Dask scheduler address (tcp://...)",
+    )
 
 
 def find_config(start: str | Path) -> Path | None:
@@ -62,9 +66,10 @@ def _section(path: Path) -> dict | None:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot read configuration: {exc}") from None
-    if path.name == "polymask.toml":
-        return doc.get("tool", {}).get("polymask", doc)
-    return doc.get("tool", {}).get("polymask")
+    if path.name == "pyproject.toml":
+        return doc.get("tool", {}).get("polymask")
+    # polymask.toml, or any file named by --config: the section, or the whole file
+    return doc.get("tool", {}).get("polymask", doc)
 
 
 def load_config(path: Path) -> PolymaskConfig:

@@ -8,7 +8,7 @@ for the unlabelled background.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -116,3 +116,22 @@ class LabelMap:
 
     def __repr__(self) -> str:
         return f"LabelMap({self.ids!r}, ignore_index={self.ignore_index})"
+
+
+def given_label_map(spec: str | Path | Sequence[str], ignore_index: int) -> LabelMap:
+    """A labels.txt path or URL, or the class names in id order (as a configuration gives)."""
+    if isinstance(spec, (str, Path)):
+        return LabelMap.from_file(spec, ignore_index)
+    return LabelMap.from_names(list(spec), ignore_index)
+
+
+def masks_label_map(folders: Iterable[str | Path], ignore_index: int) -> LabelMap | None:
+    """The map in ``labels.txt`` of the first mask folder that has one: masks carry the map
+    they were made with (``polymask rasterize`` writes it beside them)."""
+    from polymask.io.storage import as_path
+
+    for folder in folders:
+        candidate = as_path(folder) / "labels.txt"
+        if candidate.is_file():
+            return LabelMap.from_file(candidate, ignore_index)
+    return None

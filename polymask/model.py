@@ -81,6 +81,11 @@ class ImageAnnotation(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
+    format: str | None = Field(
+        default=None,
+        description="the format of the source file (labelme, coco, ...); its own tool's pixel "
+        "convention and overlap order are what burn() uses unless told otherwise",
+    )
     source: str = Field(description="the annotation file this came from")
     key: str = Field(description="output name without extension, relative to the input root")
     width: int

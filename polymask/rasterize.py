@@ -21,40 +21,34 @@ import numpy as np
 from polymask import __version__
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import (
-    DEFAULT_CONVENTION,
-    DEFAULT_ORDER,
     TAKES_OPTIONS,
     InputFile,
     detect_format,
     load_annotations,
 )
-from polymask.formats.options import FormatOptions
 from polymask.io.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.io.storage import as_path, atomic_write
-from polymask.labels import LabelMap, UnknownPolicy
+from polymask.labels import LabelMap
 from polymask.model import ImageAnnotation
-from polymask.raster import Order, burn
+from polymask.raster import burn
 from polymask.runtime.parallel import RunReport, pmap
+from polymask.settings import Settings
 
 Status = Literal["written", "skipped", "ok", "missing", "differs", "failed"]
 
 
 @dataclass(frozen=True)
 class RasterizeOptions:
+    """Where and how masks are written; what they contain is decided by ``settings`` and
+    ``label_map`` (:mod:`polymask.settings`)."""
+
     out_dir: Path
     label_map: LabelMap
-    convention: str | None = None
-    """None: each format's own convention (LabelMe's for LabelMe files)."""
-    order: Order | None = None
-    """None: each format's own stacking (z order for CVAT, file order for the others)."""
-    unknown: UnknownPolicy = "error"
+    settings: Settings = field(default_factory=Settings)
     instances_dir: Path | None = None
     overlay_dir: Path | None = None
     force: bool = False
     check: bool = False
-    fmt: str | None = None
-    strict: bool = False
-    format_options: FormatOptions | None = None
     mask_format: Literal["png", "tif"] | None = None
     """None: GeoTIFF aligned with ``--reference`` for GeoJSON given one, else PNG."""
 
@@ -76,26 +70,25 @@ class FileOutcome:
 
 
 def rasterize_files(
-    files: Iterable[InputFile],
-    options: RasterizeOptions,
-    workers: int | None = None,
-    scheduler: str = "processes",
-    report: RunReport | None = None,
+    files: Iterable[InputFile], options: RasterizeOptions, report: RunReport | None = None
 ) -> Iterator[FileOutcome]:
-    """Rasterize every file, yielding outcomes as they finish (order not guaranteed)."""
+    """Rasterize every file, yielding outcomes as they finish (order not guaranteed), with the
+    workers and scheduler of ``options.settings``."""
     work = partial(rasterize_file, options=options)
-    yield from pmap(work, files, workers, scheduler=scheduler, report=report)
+    s = options.settings
+    yield from pmap(work, files, s.workers, scheduler=s.scheduler, report=report)
 
 
 def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     outcome = FileOutcome(str(item.path))
     try:
         data_hash = hashlib.sha256(item.path.read_bytes()).hexdigest()
-        fmt = options.fmt or detect_format(item.path)
+        settings = options.settings
+        fmt = settings.fmt or detect_format(item.path)
         if _unchanged_single_image(item, data_hash, fmt, options):
             outcome.images.append(ImageOutcome(item.key, "skipped"))
             return outcome
-        annotations = load_annotations(item, fmt, options.strict, options.format_options)
+        annotations = load_annotations(item, fmt, False, settings.format_options)
         frame = _geotiff_frame(fmt, options)
     except AnnotationError as exc:
         outcome.problems.extend(exc.problems)
@@ -103,8 +96,7 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
     except OSError as exc:
         outcome.problems.append(Problem(str(item.path), f"cannot read: {exc.strerror or exc}"))
         return outcome
-    convention = options.convention or DEFAULT_CONVENTION[fmt]
-    order = options.order or DEFAULT_ORDER.get(fmt, "file")
+    convention, order = settings.convention_for(fmt), settings.order_for(fmt)
     for ann in annotations:
         outcome.problems.extend(ann.warnings)  # reported, but the mask is still made
         fingerprint = _fingerprint(data_hash, ann.key, convention, order, fmt, options)
@@ -134,15 +126,14 @@ def _unchanged_single_image(
     """
     if fmt not in ONE_IMAGE_FORMATS or options.force or options.check:
         return False
-    convention = options.convention or DEFAULT_CONVENTION[fmt]
-    order = options.order or DEFAULT_ORDER.get(fmt, "file")
+    convention, order = options.settings.convention_for(fmt), options.settings.order_for(fmt)
     fingerprint = _fingerprint(data_hash, item.key, convention, order, fmt, options)
     return _up_to_date(fingerprint, *_paths(item.key, options))
 
 
 def _geotiff_frame(fmt: str, options: RasterizeOptions):
     """The reference grid masks are written on as GeoTIFFs, or None for PNG masks."""
-    reference = options.format_options.reference if options.format_options else None
+    reference = options.settings.format_options.reference
     if fmt != "geojson" or not reference or options.mask_format == "png":
         return None
     from polymask.io.geotiff import reference_frame
@@ -153,43 +144,16 @@ def _geotiff_frame(fmt: str, options: RasterizeOptions):
         raise AnnotationError([Problem(reference, str(exc), code="PM028")]) from None
 
 
-def collect_labels(
-    files: Iterable[InputFile],
-    fmt: str | None = None,
-    workers: int | None = None,
-    scheduler: str = "processes",
-    format_options: FormatOptions | None = None,
-):
-    """Every label used in the files (for a discovered label map) and the problems met."""
-    labels: set[str] = set()
-    problems: list[Problem] = []
-    labels_of = partial(_labels_of, fmt=fmt, format_options=format_options)
-    for found, errs in pmap(labels_of, files, workers, scheduler=scheduler):
-        labels |= found
-        problems += errs
-    return labels, problems
-
-
-def _labels_of(
-    item: InputFile, fmt: str | None, format_options: FormatOptions | None = None
-) -> tuple[set[str], list[Problem]]:
-    try:
-        annotations = load_annotations(item, fmt, False, format_options)
-        return {s.label for a in annotations for s in a.shapes}, []
-    except AnnotationError as exc:
-        return set(), exc.problems
-
-
 def _fingerprint(
     data_hash: str, key: str, convention: str, order: str, fmt: str, options: RasterizeOptions
 ) -> str:
     lm = options.label_map
     settings = (
-        f"{__version__}|{data_hash}|{key}|{convention}|{order}|{options.unknown}|"
+        f"{__version__}|{data_hash}|{key}|{convention}|{order}|{options.settings.unknown}|"
         f"{lm.ignore_index}|{sorted(lm.ids.items())}"
     )
-    if fmt in TAKES_OPTIONS and options.format_options is not None:  # only where they matter
-        settings += f"|{options.format_options.describe()}|{options.mask_format}"
+    if fmt in TAKES_OPTIONS:  # only where they matter
+        settings += f"|{options.settings.format_options.describe()}|{options.mask_format}"
     return "sha256:" + hashlib.sha256(settings.encode()).hexdigest()
 
 
@@ -213,7 +177,12 @@ def _write(
     if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path, frame):
         return ImageOutcome(ann.key, "skipped")
     r = burn(
-        ann, options.label_map, convention, order, options.unknown, instances=inst_path is not None
+        ann,
+        options.label_map,
+        convention,
+        order,
+        options.settings.unknown,
+        instances=inst_path is not None,
     )
     detail = ""
     if over_path is not None:
@@ -257,7 +226,12 @@ def _check(
 ) -> ImageOutcome:
     cls_path, inst_path, _ = _paths(ann.key, options, frame)
     r = burn(
-        ann, options.label_map, convention, order, options.unknown, instances=inst_path is not None
+        ann,
+        options.label_map,
+        convention,
+        order,
+        options.settings.unknown,
+        instances=inst_path is not None,
     )
     for path, expected in ((cls_path, r.classes), (inst_path, r.instances)):
         if path is None:

@@ -11,6 +11,7 @@ from polymask.formats import InputFile, load_annotations
 from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap, UnknownLabel
 from polymask.runtime.parallel import pmap
+from polymask.settings import Settings
 
 
 @dataclass
@@ -49,19 +50,22 @@ def check_file(
 
 def validate_files(
     files: Iterable[InputFile],
-    fmt: str | None = None,
+    settings: Settings,
     strict: bool = False,
     label_map: LabelMap | None = None,
-    workers: int | None = None,
-    scheduler: str = "processes",
-    format_options: FormatOptions | None = None,
 ) -> ValidationResult:
+    """Every problem in every file, read with the format and format options of ``settings``
+    by its workers; with a label map, unknown labels too."""
     files = list(files)
     check = partial(
-        check_file, fmt=fmt, strict=strict, label_map=label_map, format_options=format_options
+        check_file,
+        fmt=settings.fmt,
+        strict=strict,
+        label_map=label_map,
+        format_options=settings.format_options,
     )
     result = ValidationResult(files_checked=len(files))
-    for problems in pmap(check, files, workers, scheduler=scheduler):
+    for problems in pmap(check, files, settings.workers, scheduler=settings.scheduler):
         result.problems.extend(problems)
     result.problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
     return result

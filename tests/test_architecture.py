@@ -19,7 +19,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "polymask"
 LAYERS: list[set[str]] = [
     {"polymask", "polymask.errors", "polymask.limits"},
     {"polymask.io", "polymask.runtime"},
-    {"polymask.labels", "polymask.model", "polymask.config", "polymask.visualize"},
+    {
+        "polymask.labels",
+        "polymask.model",
+        "polymask.config",
+        "polymask.conventions",
+        "polymask.visualize",
+    },
     {"polymask.formats"},
     {"polymask.raster"},
     {"polymask.settings"},
@@ -170,6 +176,7 @@ def _modules_loaded_by(statement: str) -> set[str]:
         ("import polymask.score.run", ("polymask.formats", "polymask.raster", "torch")),
         ("import polymask.stats.compute", ("torch",)),
         ("import polymask.cli.main", ("torch", "numpy", "polymask.formats")),
+        ("import polymask.settings", ("torch", "shapely", "rasterio", "polymask.formats.labelme")),
     ],
 )
 def test_imports_stay_light(statement, forbidden):

@@ -10,6 +10,7 @@ from polymask.formats import InputFile
 from polymask.io.masks import read_mask
 from polymask.labels import LabelMap
 from polymask.rasterize import RasterizeOptions, rasterize_file
+from polymask.settings import Settings
 from tests.helpers import labelme_shape, write_labelme
 
 LM = LabelMap.from_names(["_background_", "car"])
@@ -34,7 +35,9 @@ def test_unchanged_file_is_skipped_without_parsing(tmp_path, monkeypatch):
     assert statuses(item, options) == ["skipped"] and parsed == []
 
     # other settings: a different fingerprint, so parsed and rewritten
-    center = RasterizeOptions(out_dir=tmp_path / "out", label_map=LM, convention="center")
+    center = RasterizeOptions(
+        out_dir=tmp_path / "out", label_map=LM, settings=Settings(convention="center")
+    )
     assert statuses(item, center) == ["written"] and len(parsed) == 1
     # the file changed: rewritten with its new content
     write_labelme(item.path, [labelme_shape("car", [(0, 0), (3, 0), (3, 3), (0, 3)])])

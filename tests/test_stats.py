@@ -18,6 +18,7 @@ from PIL import Image
 from polymask.cli.main import cli
 from polymask.io.masks import voc_palette, write_png
 from polymask.labels import LabelMap
+from polymask.settings import Settings
 from polymask.stats.compute import (
     ExactSum,
     StatsAccumulator,
@@ -417,7 +418,9 @@ def test_counter_median_equals_numpy(values):
 def test_collect_library_api(tmp_path):
     """The library path the command uses, without the command."""
     masks = _random_masks(tmp_path, seed=5, n=4)
-    acc, problems, failed = collect(find_masks([tmp_path]), "masks", IGNORE, workers=1)
+    acc, problems, failed = collect(
+        find_masks([tmp_path]), "masks", Settings(ignore_index=IGNORE, workers=1)
+    )
     assert not problems and failed == 0
     report = summarize(acc, None, "masks")
     assert report.images == len(masks)

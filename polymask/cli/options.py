@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from polymask.errors import UsageError
+
+if TYPE_CHECKING:
+    from polymask.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +46,8 @@ workers_opt = click.option(
 def _check_scheduler(ctx, param, value):
     from polymask.runtime.parallel import check_scheduler
 
+    if value is None:
+        return None
     try:
         return check_scheduler(value)
     except ValueError as exc:
@@ -50,31 +56,29 @@ def _check_scheduler(ctx, param, value):
 
 scheduler_opt = click.option(
     "--scheduler",
-    default="processes",
+    default=None,
     callback=_check_scheduler,
-    show_default=True,
-    help="Where the work runs: processes (a local pool), threads, serial, dask (a local Dask "
-    "cluster) or the address of a running Dask scheduler (tcp://host:8786).",
+    help="Where the work runs: processes (a local pool; the default), threads, serial, dask (a "
+    "local Dask cluster) or the address of a running Dask scheduler (tcp://host:8786).",
 )
 labels_opt = click.option(
     "--labels",
-    "labels_file",
+    "labels",
     type=PathOrURL(exists=True, dir_okay=False),
     help="labels.txt: one class name a line; __ignore__ and _background_ as in LabelMe.",
 )
 ignore_index_opt = click.option(
     "--ignore-index",
     type=click.IntRange(0, 65535),
-    default=255,
-    show_default=True,
-    help="Mask value of ignored pixels (__ignore__ shapes, unknown labels under --unknown void).",
+    default=None,
+    help="Mask value of ignored pixels (default 255): __ignore__ shapes, unknown labels under "
+    "--unknown void; ground-truth pixels left out of every count.",
 )
 unknown_opt = click.option(
     "--unknown",
     type=click.Choice(["error", "ignore", "void"]),
-    default="error",
-    show_default=True,
-    help="A label missing from --labels: an error, left out, or painted as ignore.",
+    default=None,
+    help="A label missing from --labels: an error (the default), left out, or painted as ignore.",
 )
 convention_opt = click.option(
     "--convention",
@@ -92,6 +96,13 @@ order_opt = click.option(
     "stay visible (area), or the format's stacking order (z). Default: z for "
     "CVAT, file for the others.",
 )
+config_opt = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Configuration file (pyproject.toml with [tool.polymask], or polymask.toml) to use "
+    "instead of the nearest one above the inputs.",
+)
 output_format_opt = click.option(
     "--output-format",
     type=click.Choice(["text", "json", "github"]),
@@ -101,25 +112,17 @@ output_format_opt = click.option(
 )
 
 
-def apply_config(ctx: click.Context, inputs, params: dict, keys: dict[str, str]) -> dict:
-    """Options the user did not give, taken from the project configuration of the first input.
+def settings_from(params: dict, config_from) -> Settings:
+    """The :class:`~polymask.settings.Settings` of a command: the options it has (by their
+    Settings names) over the project configuration found from ``config_from``."""
+    from dataclasses import fields
 
-    ``keys`` maps parameter names to configuration keys. Returns the updated parameters.
-    """
-    from click.core import ParameterSource
+    from polymask.settings import Settings, resolve_settings
 
-    from polymask.config import find_config, load_config
-
+    names = {f.name for f in fields(Settings)} - {"config_file"}
+    given = {k: v for k, v in params.items() if k in names}
     with usage_errors():
-        path = find_config(inputs[0]) if inputs else None
-        if path is None:
-            return params
-        config = load_config(path)
-    for param, key in keys.items():
-        value = getattr(config, key)
-        if value is not None and ctx.get_parameter_source(param) in (ParameterSource.DEFAULT, None):
-            params[param] = value
-    return params
+        return resolve_settings(given, config_from, params.get("config_file"))
 
 
 @contextmanager

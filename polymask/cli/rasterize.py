@@ -12,30 +12,18 @@ from polymask.cli.options import (
     EXIT_OK,
     INPUT_PATH,
     OUTPUT_DIR,
-    apply_config,
+    config_opt,
     convention_opt,
     ignore_index_opt,
     labels_opt,
     order_opt,
     progress,
     scheduler_opt,
+    settings_from,
     unknown_opt,
     usage_errors,
     workers_opt,
 )
-
-CONFIG_KEYS = {
-    "out_dir": "output",
-    "labels_file": "labels",
-    "ignore_index": "ignore_index",
-    "unknown": "unknown",
-    "convention": "convention",
-    "order": "order",
-    "instances_dir": "instances",
-    "overlay_dir": "overlay",
-    "workers": "workers",
-}
-"""Command parameters that [tool.polymask] may set, and their keys there."""
 
 
 @click.command()
@@ -43,7 +31,7 @@ CONFIG_KEYS = {
 @click.option(
     "-o",
     "--output",
-    "out_dir",
+    "output",
     type=OUTPUT_DIR,
     help="Folder for the class masks (subfolders mirror the inputs). Required, here "
     "or as `output` in [tool.polymask].",
@@ -55,13 +43,13 @@ CONFIG_KEYS = {
 @order_opt
 @click.option(
     "--instances",
-    "instances_dir",
+    "instances",
     type=OUTPUT_DIR,
     help="Also write 16-bit instance-id masks here, one id per (label, group_id).",
 )
 @click.option(
     "--overlay",
-    "overlay_dir",
+    "overlay",
     type=OUTPUT_DIR,
     help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.",
 )
@@ -76,61 +64,32 @@ CONFIG_KEYS = {
 @mask_format_opt
 @workers_opt
 @scheduler_opt
-@click.pass_context
-def rasterize(
-    ctx,
-    inputs,
-    out_dir,
-    labels_file,
-    ignore_index,
-    unknown,
-    convention,
-    order,
-    instances_dir,
-    overlay_dir,
-    force,
-    check,
-    fmt,
-    format_options,
-    mask_format,
-    workers,
-    scheduler,
-):
+@config_opt
+def rasterize(inputs, force, check, mask_format, **params):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
-    the classes found are numbered in sorted order and written to OUT/labels.txt.
+    the classes found are numbered in sorted order and written to OUT/labels.txt; --check
+    reads OUT/labels.txt.
     """
     from polymask.formats import find_inputs
     from polymask.io.storage import as_path, atomic_write, remove_stale_temp
-    from polymask.labels import LabelMap
-    from polymask.rasterize import RasterizeOptions, collect_labels, rasterize_files
+    from polymask.rasterize import RasterizeOptions, rasterize_files
     from polymask.runtime.parallel import RunReport
+    from polymask.settings import resolve_label_map
 
-    p = apply_config(ctx, inputs, dict(ctx.params), CONFIG_KEYS)
-    out_dir, labels_file, ignore_index, workers = (
-        p["out_dir"],
-        p["labels_file"],
-        p["ignore_index"],
-        p["workers"],
-    )
-    if not out_dir:
+    settings = settings_from(params, inputs)
+    if not settings.output:
         raise click.UsageError("missing -o/--output (or `output` in [tool.polymask])")
-    out = as_path(out_dir)
+    out = as_path(settings.output)
     with usage_errors():
-        if mask_format == "tif" and not format_options.reference:
+        if mask_format == "tif" and not settings.format_options.reference:
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         files = find_inputs(inputs)
-        if labels_file:
-            label_map = LabelMap.from_spec(labels_file, ignore_index)
-        elif check and (out / "labels.txt").exists():
-            label_map = LabelMap.from_file(out / "labels.txt", ignore_index)
-        else:
-            labels, _ = collect_labels(files, fmt, workers, scheduler, format_options)
-            label_map = LabelMap.discover(labels, ignore_index)
+        label_map = resolve_label_map(settings, masks=[out] if check else (), annotations=files)
     if not check:
         out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, p["instances_dir"], p["overlay_dir"]):
+        for folder in (out, settings.instances, settings.overlay):
             if folder:
                 remove_stale_temp(folder)
         atomic_write(out / "labels.txt", label_map.to_text().encode())
@@ -138,15 +97,11 @@ def rasterize(
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
-        convention=p["convention"],
-        order=p["order"],
-        unknown=p["unknown"],
-        instances_dir=as_path(p["instances_dir"]) if p["instances_dir"] else None,
-        overlay_dir=as_path(p["overlay_dir"]) if p["overlay_dir"] else None,
+        settings=settings,
+        instances_dir=as_path(settings.instances) if settings.instances else None,
+        overlay_dir=as_path(settings.overlay) if settings.overlay else None,
         force=force,
         check=check,
-        fmt=fmt,
-        format_options=format_options,
         mask_format=mask_format,
     )
     counts: dict[str, int] = {}
@@ -155,7 +110,7 @@ def rasterize(
     run = RunReport()
     with progress() as bar, usage_errors():
         task = bar.add_task("rasterize", total=len(files))
-        for outcome in rasterize_files(files, options, workers, scheduler, run):
+        for outcome in rasterize_files(files, options, run):
             bar.advance(task)
             problems += outcome.problems
             for image in outcome.images:

@@ -12,9 +12,12 @@ from polymask.cli.options import (
     EXIT_OK,
     EXIT_USAGE,
     PathOrURL,
+    config_opt,
+    ignore_index_opt,
     labels_opt,
     progress,
     scheduler_opt,
+    settings_from,
     usage_errors,
     workers_opt,
 )
@@ -48,13 +51,7 @@ def _boundary(value: str | None) -> float | None:
     "annotations for bad files and failed gates (github).",
 )
 @labels_opt
-@click.option(
-    "--ignore-index",
-    type=click.IntRange(0, 65535),
-    default=255,
-    show_default=True,
-    help="Ground-truth value of pixels left out of every count.",
-)
+@ignore_index_opt
 @click.option(
     "--missing",
     type=click.Choice(["error", "zero", "skip"]),
@@ -137,12 +134,11 @@ def _boundary(value: str | None) -> float | None:
 )
 @workers_opt
 @scheduler_opt
+@config_opt
 def score(
     preds,
     gt,
     output_format,
-    labels_file,
-    ignore_index,
     missing,
     empty,
     include_background,
@@ -157,18 +153,16 @@ def score(
     worst,
     errors_dir,
     images_dir,
-    workers,
-    scheduler,
+    **params,
 ):
     """Score the predicted class-index masks in PREDS against the ground truth in GT.
 
-    Files pair by relative path without extension. Classes come from --labels, else GT/labels.txt,
-    else 0..the largest value found. Exit codes: 0 ok, 1 a gate failed, 2 bad input (unreadable
-    file, sizes differ, a value outside the label map, a missing prediction under
-    --missing error).
+    Files pair by relative path without extension. Classes come from --labels (or the
+    configuration), else GT/labels.txt, else 0..the largest value found. Exit codes: 0 ok,
+    1 a gate failed, 2 bad input (unreadable file, sizes differ, a value outside the label map,
+    a missing prediction under --missing error).
     """
     from polymask.io.storage import atomic_write
-    from polymask.labels import LabelMap
     from polymask.report.score import (
         print_table,
         render_csv,
@@ -178,22 +172,23 @@ def score(
     )
     from polymask.score.run import ScoreOptions, score_folders
     from polymask.score.summary import apply_gates, parse_class_thresholds
+    from polymask.settings import resolve_label_map
 
     width = _boundary(boundary)
+    settings = settings_from(params, [gt, preds])
     with usage_errors():
         options = ScoreOptions(
-            labels=LabelMap.from_file(labels_file, ignore_index) if labels_file else None,
-            ignore_index=ignore_index,
+            labels=resolve_label_map(settings, masks=[gt]),
+            ignore_index=settings.ignore_index,
             missing=missing,
             empty=empty,
             include_background=include_background,
             device=device,
-            workers=workers,
-            scheduler=scheduler,
+            workers=settings.workers,
+            scheduler=settings.scheduler,
             boundary=width,
             worst=worst,
         )
-        _one_cpu_thread()
         with progress() as bar:
             task = bar.add_task("score", total=None)
             result = score_folders(
@@ -232,17 +227,6 @@ def score(
                 err=True,
             )
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
-
-
-def _one_cpu_thread() -> None:
-    """One intra-op thread for torch's CPU work in this process: the engine's passes are
-    memory-bound, and the decode workers already use the cores; on a busy 2-core machine this
-    made CPU scoring 3x faster (threads spin waiting for each other)."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
 
 
 def _write_error_maps(result, out: Path, images: Path | None) -> None:

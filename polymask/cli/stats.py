@@ -11,12 +11,14 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     INPUT_PATH,
+    config_opt,
     convention_opt,
     ignore_index_opt,
     labels_opt,
     order_opt,
     progress,
     scheduler_opt,
+    settings_from,
     unknown_opt,
     usage_errors,
     workers_opt,
@@ -98,14 +100,10 @@ def _output(flag: str, dest: str, what: str):
 )
 @workers_opt
 @scheduler_opt
+@config_opt
 def stats(
     inputs,
     source,
-    labels_file,
-    ignore_index,
-    unknown,
-    convention,
-    order,
     beta,
     json_out,
     csv_out,
@@ -115,10 +113,7 @@ def stats(
     max_foreground_imbalance,
     min_images_per_class,
     require_all_classes,
-    fmt,
-    format_options,
-    workers,
-    scheduler,
+    **params,
 ):
     """Class frequencies and imbalance of a dataset, with class weights and advice.
 
@@ -132,44 +127,30 @@ def stats(
 
     from polymask.io.storage import atomic_write
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
-    from polymask.stats.compute import BurnOptions, collect, summarize
+    from polymask.settings import resolve_label_map
+    from polymask.stats.compute import collect, summarize
     from polymask.stats.report import Gates, check_gates
 
     outputs = [o for o in (json_out, csv_out, markdown_out) if o]
     if outputs.count("-") > 1:
         raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
+    settings = settings_from(params, inputs)
     with usage_errors():
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
-        label_map = _label_map(
-            inputs,
-            source,
-            files,
-            labels_file,
-            ignore_index,
-            workers,
-            scheduler,
-            fmt,
-            format_options,
-        )
+        if source == "masks":
+            label_map = resolve_label_map(settings, masks=[i for i in inputs if _is_dir(i)])
+        else:
+            label_map = resolve_label_map(settings, annotations=files)
         if require_all_classes and label_map is None:
             raise click.UsageError(
                 "--require-all-classes needs a label map: pass --labels or "
                 "put labels.txt in MASKS_DIR"
             )
-        options = None
-        if source == "annotations":
-            options = BurnOptions(label_map, convention, order, unknown, fmt, format_options)
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(files))
             acc, problems, failed = collect(
-                files,
-                source,
-                ignore_index,
-                options,
-                workers,
-                on_file=lambda: bar.advance(task),
-                scheduler=scheduler,
+                files, source, settings, label_map, on_file=lambda: bar.advance(task)
             )
     for p in problems:
         click.echo(str(p), err=True)
@@ -244,29 +225,7 @@ def _find(inputs, source: str):
     return files
 
 
-def _label_map(
-    inputs,
-    source,
-    files,
-    labels_file,
-    ignore_index,
-    workers,
-    scheduler,
-    fmt=None,
-    format_options=None,
-):
-    """--labels; else labels.txt in the (first) mask folder; else the labels annotations use."""
+def _is_dir(item) -> bool:
     from polymask.io.storage import as_path
-    from polymask.labels import LabelMap
-    from polymask.rasterize import collect_labels
 
-    if labels_file:
-        return LabelMap.from_file(labels_file, ignore_index)
-    if source == "masks":
-        for item in inputs:
-            candidate = as_path(item) / "labels.txt"
-            if candidate.is_file():
-                return LabelMap.from_file(candidate, ignore_index)
-        return None
-    labels, _ = collect_labels(files, fmt, workers, scheduler, format_options)
-    return LabelMap.discover(labels, ignore_index)
+    return as_path(item).is_dir()

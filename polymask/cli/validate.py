@@ -11,11 +11,12 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     INPUT_PATH,
-    apply_config,
+    config_opt,
     ignore_index_opt,
     labels_opt,
     output_format_opt,
     scheduler_opt,
+    settings_from,
     usage_errors,
     workers_opt,
 )
@@ -31,40 +32,27 @@ from polymask.cli.options import (
 @format_opts
 @workers_opt
 @scheduler_opt
-@click.pass_context
-def validate(
-    ctx,
-    inputs,
-    output_format,
-    labels_file,
-    ignore_index,
-    strict,
-    exit_zero,
-    fmt,
-    format_options,
-    workers,
-    scheduler,
-):
+@config_opt
+def validate(inputs, output_format, strict, exit_zero, **params):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
     and what is wrong.
     """
     from polymask.formats import find_inputs
-    from polymask.labels import LabelMap
+    from polymask.labels import given_label_map
     from polymask.report.problems import render
     from polymask.validate import validate_files
 
-    keys = {"labels_file": "labels", "ignore_index": "ignore_index", "workers": "workers"}
-    p = apply_config(ctx, inputs, dict(ctx.params), keys)
+    settings = settings_from(params, inputs)
     with usage_errors():
         files = find_inputs(inputs)
         label_map = (
-            LabelMap.from_spec(p["labels_file"], p["ignore_index"]) if p["labels_file"] else None
+            given_label_map(settings.labels, settings.ignore_index)
+            if settings.labels is not None
+            else None
         )
-        workers = p["workers"]
-    with usage_errors():
-        result = validate_files(files, fmt, strict, label_map, workers, scheduler, format_options)
+        result = validate_files(files, settings, strict, label_map)
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":

@@ -1,7 +1,9 @@
 """Annotation formats: finding annotation files and loading them into the canonical model.
 
-Each format is one module with ``load(path, key, root, strict) -> list[ImageAnnotation]``; this
-registry picks the module for a file, from ``--format`` or from the file's content.
+Each format is one module with ``load(path, key, root, strict) -> list[ImageAnnotation]`` and
+``looks_like(head) -> bool``; this registry picks the module for a file, from ``--format`` or
+from the file's content. The format modules are imported when a file is first read, so that
+``polymask.formats.options`` and the settings built on it cost no schema building.
 """
 
 from __future__ import annotations
@@ -10,45 +12,30 @@ import gc
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polymask.errors import UsageError
-from polymask.formats import coco, cvat, geojson, labelme, labelstudio, via
-from polymask.formats.options import FormatOptions
 from polymask.io.storage import as_path
-from polymask.model import ImageAnnotation
 
-LOADERS = {
-    "labelme": labelme.load,
-    "via": via.load,
-    "cvat": cvat.load,
-    "geojson": geojson.load,
-    "coco": coco.load,
-    "label-studio": labelstudio.load,
+if TYPE_CHECKING:
+    from polymask.formats.options import FormatOptions
+    from polymask.model import ImageAnnotation
+
+MODULES = {
+    "labelme": "polymask.formats.labelme",
+    "cvat": "polymask.formats.cvat",
+    "geojson": "polymask.formats.geojson",
+    "via": "polymask.formats.via",
+    "coco": "polymask.formats.coco",
+    "label-studio": "polymask.formats.labelstudio",
 }
-DEFAULT_CONVENTION = {
-    "labelme": "labelme",
-    "via": "center",
-    "cvat": "center",
-    "geojson": "center",
-    "coco": "coco",
-    "label-studio": "center",
-}
-"""The pixel convention each format's own tool draws with; ``--convention`` overrides it."""
-DEFAULT_ORDER = {"cvat": "z"}
-"""How overlaps stack when ``--order`` is not given: CVAT records a z order; others file order."""
+"""Each format's module. Their ``looks_like`` tests are tried in this order on the first bytes
+of a file before falling back (to LabelMe, whose files need not look like it to be read as it:
+old ones may lack keys); LabelMe comes first, the common case, told apart by its keys in 3 us."""
 TAKES_OPTIONS = {"via", "cvat", "geojson", "coco"}
 """Loaders that take a :class:`FormatOptions` (label attribute, image size, reference raster)."""
-SNIFFERS = {
-    "labelme": labelme.looks_like,  # first: the common case, told apart by its keys in 3 us
-    "cvat": cvat.looks_like,
-    "geojson": geojson.looks_like,
-    "via": via.looks_like,
-    "coco": coco.looks_like,
-    "label-studio": labelstudio.looks_like,
-}
-"""Content tests, tried in this order on the first bytes of a file before falling back (to
-LabelMe, whose files need not look like it to be read as it: old ones may lack keys)."""
 SUFFIXES = {".json", ".xml", ".geojson"}
 HEAD_BYTES = 1 << 16
 """Enough for the keys that tell COCO from Label Studio when an array comes first."""
@@ -93,8 +80,8 @@ def detect_format(path: Path) -> str:
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         head = ""
-    for name, looks_like in SNIFFERS.items():
-        if looks_like(head):
+    for name, module in MODULES.items():
+        if import_module(module).looks_like(head):
             return name
     suffix = path.suffix.lower()
     if suffix == ".geojson":
@@ -115,11 +102,13 @@ def load_annotations(
         path = as_path(source)
         source = InputFile(path, path.parent)
     fmt = fmt or detect_format(source.path)
-    if fmt not in LOADERS:
-        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(LOADERS))}")
+    if fmt not in MODULES:
+        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(MODULES))}")
     extra = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
     with _no_cycle_collection():
-        return LOADERS[fmt](source.path, source.key, source.root, strict, **extra)
+        return import_module(MODULES[fmt]).load(
+            source.path, source.key, source.root, strict, **extra
+        )
 
 
 @contextmanager

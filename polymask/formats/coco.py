@@ -215,6 +215,7 @@ def load(
         image_file = resolve_image(path, img.file_name, root)
         out.append(
             ImageAnnotation(
+                format="coco",
                 source=file,
                 key=k,
                 width=img.width,

@@ -316,6 +316,7 @@ def _image(
         raise AnnotationError(problems)
     image_file = resolve_image(path, img.name, root)
     return ImageAnnotation(
+        format="cvat",
         source=file,
         key=key,
         width=img.width,

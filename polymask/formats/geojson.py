@@ -162,6 +162,7 @@ def load(
     if problems:
         raise AnnotationError(problems)
     annotation = ImageAnnotation(
+        format="geojson",
         source=file,
         key=key,
         width=width,

@@ -272,6 +272,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
         raise AnnotationError(problems)
     return [
         ImageAnnotation(
+            format="labelme",
             source=file,
             key=key,
             width=width,

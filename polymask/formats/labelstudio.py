@@ -276,6 +276,7 @@ def load(path: Path, key: str, root: Path, strict: bool = False) -> list[ImageAn
                 add((*loc, "value", "rle"), f"bad brush RLE: {exc}", "PM049")
         out.append(
             ImageAnnotation(
+                format="label-studio",
                 source=file,
                 key=k,
                 width=width,

@@ -299,6 +299,7 @@ def _image(image: ViaImage, key, size, image_file, attribute, site: JsonReporter
     if problems:
         raise AnnotationError(problems)
     return ImageAnnotation(
+        format="via",
         source=site.file,
         key=key,
         width=size[0],

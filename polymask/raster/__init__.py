@@ -9,9 +9,13 @@ The rules, in plain words:
 - ``labelme`` convention: LabelMe's own conversion (Pillow ``ImageDraw``: outline pixels included;
   rectangles, circles, points of radius 5 and lines 10 px wide drawn by Pillow).
 - ``coco`` convention: ``pycocotools``' ``annToMask``, bit for bit (:mod:`polymask.raster.coco`).
+- Each format's own tool has its rule, and an annotation is burned by the rule of the format it
+  was read from unless a convention is given: ``labelme`` for LabelMe files, ``coco`` for COCO,
+  ``center`` for the rest (and for annotations built in code).
 - Overlaps: a later shape paints over an earlier one. ``order="area"`` paints larger shapes first,
   so small objects stay visible; ``order="z"`` sorts by the format's stacking order. Both are
-  stable, so ties keep file order.
+  stable, so ties keep file order. By default CVAT annotations stack by z order (CVAT records
+  it), the others in file order.
 - A shape labelled ``__ignore__`` (or an unknown label under ``unknown="void"``) paints the
   ignore index; instance pixels under the ignore index are 0.
 - Instance ids count from 1 in file order, one per distinct (label, group id); a shape without a
@@ -22,10 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
+from polymask.conventions import (
+    CONVENTIONS,
+    ORDERS,
+    Convention,
+    Order,
+    format_convention,
+    format_order,
+)
 from polymask.errors import AnnotationError, Problem
 from polymask.labels import LabelMap, UnknownLabel, UnknownPolicy
 from polymask.model import ImageAnnotation, Shape
@@ -34,11 +45,6 @@ from polymask.raster.coco import ShapeTooLarge
 from polymask.raster.coco import paint as paint_coco
 from polymask.raster.geometry import shape_area
 from polymask.raster.labelme import paint as paint_labelme
-
-Convention = Literal["center", "labelme", "coco"]
-Order = Literal["file", "area", "z"]
-CONVENTIONS: tuple[str, ...] = ("center", "labelme", "coco")
-ORDERS: tuple[str, ...] = ("file", "area", "z")
 
 
 @dataclass
@@ -53,13 +59,19 @@ class Rasterized:
 def burn(
     annotation: ImageAnnotation,
     label_map: LabelMap,
-    convention: Convention = "center",
-    order: Order = "file",
+    convention: Convention | None = None,
+    order: Order | None = None,
     unknown: UnknownPolicy = "error",
     instances: bool = False,
 ) -> Rasterized:
     """Rasterize one annotation. Raises :class:`AnnotationError` naming every unknown label
-    when ``unknown="error"``."""
+    when ``unknown="error"``.
+
+    ``convention`` and ``order`` None: those of the format the annotation was read from, so a
+    LabelMe file burns to LabelMe's own pixels and a COCO file to pycocotools'.
+    """
+    convention = convention or format_convention(annotation.format)
+    order = order or format_order(annotation.format)
     painter = _PAINTERS.get(convention)
     if painter is None:
         raise ValueError(f"unknown convention {convention!r}; expected one of {CONVENTIONS}")

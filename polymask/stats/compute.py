@@ -25,18 +25,16 @@ import numpy as np
 
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import (
-    DEFAULT_CONVENTION,
-    DEFAULT_ORDER,
     InputFile,
     detect_format,
     load_annotations,
 )
-from polymask.formats.options import FormatOptions
 from polymask.io.masks import MaskReadError, read_mask
 from polymask.io.storage import as_path
-from polymask.labels import BACKGROUND, LabelMap, UnknownPolicy
-from polymask.raster import Order, burn
+from polymask.labels import BACKGROUND, LabelMap
+from polymask.raster import burn
 from polymask.runtime.parallel import pmap
+from polymask.settings import Settings
 from polymask.stats import weights as class_weights
 from polymask.stats.report import (
     ClassStats,
@@ -118,32 +116,21 @@ def mask_histograms(item: InputFile) -> FileHistograms:
     return out
 
 
-@dataclass(frozen=True)
-class BurnOptions:
-    """How annotations are rasterized in memory (the options of ``polymask rasterize``)."""
-
-    label_map: LabelMap
-    convention: str | None = None
-    order: Order | None = None
-    unknown: UnknownPolicy = "error"
-    fmt: str | None = None
-    format_options: FormatOptions | None = None
-
-
-def annotation_histograms(item: InputFile, options: BurnOptions) -> FileHistograms:
+def annotation_histograms(
+    item: InputFile, settings: Settings, label_map: LabelMap
+) -> FileHistograms:
     """Worker: every image of one annotation file, burned in memory (nothing is written)."""
     out = FileHistograms(str(item.path))
     try:
-        fmt = options.fmt or detect_format(item.path)
-        annotations = load_annotations(item, fmt, options=options.format_options)
+        fmt = settings.fmt or detect_format(item.path)
+        annotations = load_annotations(item, fmt, options=settings.format_options)
     except AnnotationError as exc:
         out.problems.extend(exc.problems)
         return out
-    convention = options.convention or DEFAULT_CONVENTION[fmt]
-    order = options.order or DEFAULT_ORDER.get(fmt, "file")
+    convention, order = settings.convention_for(fmt), settings.order_for(fmt)
     for ann in annotations:
         try:
-            r = burn(ann, options.label_map, convention, order, options.unknown, instances=True)
+            r = burn(ann, label_map, convention, order, settings.unknown, instances=True)
         except AnnotationError as exc:
             out.problems.extend(exc.problems)
             continue
@@ -230,13 +217,13 @@ class StatsAccumulator:
 def collect(
     files: Iterable[InputFile],
     source: Source,
-    ignore_index: int,
-    options: BurnOptions | None = None,
-    workers: int | None = None,
+    settings: Settings,
+    label_map: LabelMap | None = None,
     on_file=None,
-    scheduler: str = "processes",
 ) -> tuple[StatsAccumulator, list[Problem], int]:
-    """Stream every file through the workers into one accumulator.
+    """Stream every file through the workers (``settings.workers`` on ``settings.scheduler``)
+    into one accumulator. Annotations are burned with ``label_map`` and the settings' pixel
+    rules, as ``rasterize`` would burn them.
 
     Returns the totals, the problems met and the number of files that had any. ``on_file`` is
     called once per file finished (a progress bar's advance).
@@ -244,13 +231,13 @@ def collect(
     if source == "masks":
         worker = mask_histograms
     else:
-        if options is None:
-            raise ValueError("annotations need BurnOptions (a label map at least)")
-        worker = partial(annotation_histograms, options=options)
-    acc = StatsAccumulator(ignore_index, with_instances=source == "annotations")
+        if label_map is None:
+            raise ValueError("annotations need a label map")
+        worker = partial(annotation_histograms, settings=settings, label_map=label_map)
+    acc = StatsAccumulator(settings.ignore_index, with_instances=source == "annotations")
     problems: list[Problem] = []
     failed = 0
-    for result in pmap(worker, files, workers, scheduler=scheduler):
+    for result in pmap(worker, files, settings.workers, scheduler=settings.scheduler):
         for hist in result.images:
             acc.add(hist)
         if result.problems:

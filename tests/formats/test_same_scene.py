@@ -11,7 +11,7 @@ import shapely
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
-from polymask.formats import DEFAULT_ORDER, detect_format, load_annotations
+from polymask.formats import detect_format, load_annotations
 from polymask.labels import LabelMap
 from polymask.raster import burn
 from tests.conftest import REPO
@@ -54,7 +54,7 @@ def _burn(fmt: str) -> np.ndarray:
     assert detect_format(path) == fmt
     (ann,) = load_annotations(path)
     assert (ann.width, ann.height) == (40, 30)
-    return burn(ann, LABELS, convention="center", order=DEFAULT_ORDER.get(fmt, "file")).classes
+    return burn(ann, LABELS, convention="center").classes
 
 
 @pytest.mark.parametrize("fmt", sorted(FILES))
