@@ -252,10 +252,8 @@ def machine() -> str:
 
 
 def deflate_name() -> str:
-    from polymask.io.png import C_ROWS, DEFLATE
+    from polymask.io.png import DEFLATE
 
-    if C_ROWS is not None:
-        return "polymask's C run-length deflater"
     if DEFLATE.__name__ == "zlib":
         return f"zlib {DEFLATE.ZLIB_RUNTIME_VERSION} (install polymask[fast] for zlib-ng)"
     return f"zlib-ng {getattr(DEFLATE, 'ZLIBNG_VERSION', '')}".strip()

@@ -1,5 +1,6 @@
 """The PNG writer against Pillow: Pillow decodes our files to the same pixels, mode and palette
-as a mask Pillow itself encodes, with either deflate library."""
+as a mask Pillow itself encodes, with either deflate library; the rows against a plain reading
+of the PNG specification's filters; the C unfilter against both."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageDraw, PngImagePlugin
 
 from polymask.io import png
 from polymask.io.masks import FINGERPRINT_KEY, encode_png, read_mask, voc_palette
@@ -25,8 +26,6 @@ try:
     DEFLATES.append(pytest.param(zlib_ng, id="zlib-ng"))
 except ImportError:
     pass
-if png.C_ROWS is not None:
-    DEFLATES.append(pytest.param(None, id="labeldeflate"))  # None: the C module
 
 
 def pillow_png(array: np.ndarray, palette: bool, fingerprint: str) -> bytes:
@@ -45,6 +44,30 @@ def decoded(data: bytes):
     with Image.open(io.BytesIO(data)) as img:
         img.load()
         return img.mode, img.getpalette(), img.info.get(FINGERPRINT_KEY), np.asarray(img)
+
+
+def filtered_rows(array: np.ndarray, filters: list[int]) -> bytes:
+    """The raw image data of a grayscale PNG whose row r is written with PNG filter
+    ``filters[r]`` (0-4), by a plain Python reading of the specification."""
+    bpp = array.dtype.itemsize
+    raw = array.astype(">u2" if bpp == 2 else np.uint8).view(np.uint8).reshape(array.shape[0], -1)
+    rows, prior = [], [0] * raw.shape[1]
+    for r, kind in enumerate(filters):
+        line = raw[r].tolist()
+        out = [kind]
+        for i, x in enumerate(line):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prior[i], prior[i - bpp] if i >= bpp else 0
+            if kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            else:
+                pred = [0, a, b, (a + b) // 2][kind]
+            out.append((x - pred) % 256)
+        rows.append(bytes(out))
+        prior = line
+    return b"".join(rows)
 
 
 label_maps = st.one_of(
@@ -70,20 +93,56 @@ def runny_label_maps(draw):
 
 @pytest.mark.parametrize("deflate", DEFLATES)
 @settings(max_examples=80, deadline=None)
-@given(array=st.one_of(label_maps, runny_label_maps()))
-def test_idat_inflates_to_the_unfiltered_scanlines(deflate, array):
-    stream = png.zlib_stream(array, deflate)
-    assert zlib.decompress(stream) == png.scanlines(array).tobytes()
+@given(
+    array=st.one_of(label_maps, runny_label_maps()),
+    piece=st.sampled_from([1, 7, 600, png.INFLATE_PIECE]),
+)
+def test_idat_inflates_to_the_specified_rows(deflate, array, piece):
+    """8-bit rows unfiltered, 16-bit rows Up-filtered, as the specification's reading builds
+    them, whether the rows are deflated in one piece or many (pieces of a row or more)."""
+    with patch("polymask.io.png.INFLATE_PIECE", piece):
+        stream = png.zlib_stream(array, deflate)
+    kind = png.UP if array.dtype == np.uint16 else png.NONE
+    assert zlib.decompress(stream) == filtered_rows(array, [kind] * array.shape[0])
+    assert png.scanlines(array).tobytes() == zlib.decompress(stream)
 
 
-@pytest.mark.skipif(png.C_ROWS is None, reason="built without a C compiler")
-def test_c_deflater_checksum_over_a_large_image():
-    """Millions of bytes in runs: the Adler-32 sums are reduced along the way, not overflowed."""
-    array = np.full((2000, 3000), 7, np.uint8)
-    array[::3, ::5] = 9
-    assert zlib.decompress(png.zlib_stream(array)) == png.scanlines(array).tobytes()
-    wide = np.full((500, 2000), 40000, np.uint16)
-    assert zlib.decompress(png.zlib_stream(wide)) == png.scanlines(wide).tobytes()
+def test_sixteen_bit_rows_are_big_endian_and_up_filtered():
+    """Hand-decoded: PNG stores 16-bit samples most significant byte first; each byte of a row
+    is stored as its difference (modulo 256) from the byte above, the first row's from zero."""
+    data = png.encode(np.array([[0x0102, 0xA0B0], [0x0103, 0x00B0]], np.uint16))
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    assert zlib.decompress(idat) == bytes([2, 0x01, 0x02, 0xA0, 0xB0, 2, 0, 1, 0x60, 0])
+
+
+def drawn_label_map(dtype, seed: int) -> np.ndarray:
+    """A mask as annotations make it: overlapping polygons drawn by Pillow, ids 1 to 40."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("I", (640, 480))
+    draw = ImageDraw.Draw(img)
+    for label in range(1, 41):
+        cx, cy, r = rng.uniform(0, 640), rng.uniform(0, 480), rng.uniform(10, 120)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 8))
+        ring = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]
+        draw.polygon(ring, fill=int(label))
+    return np.asarray(img).astype(dtype)
+
+
+@pytest.mark.parametrize("deflate", DEFLATES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_masks_are_about_as_small_as_pillows(deflate, dtype):
+    """One fixed filter and a run-length deflate lose little in size on label maps against
+    Pillow's per-row filter choice at its default level (a few percent either way); for 16-bit
+    maps the Up filter is what makes that so: the same rows unfiltered deflate to several times
+    the size."""
+    array = drawn_label_map(dtype, seed=1)
+    ours = len(png.zlib_stream(array, deflate))
+    assert ours <= 1.1 * len(pillow_png(array, False, "x"))
+    if dtype == np.uint16:
+        unfiltered = array.astype(">u2").view(np.uint8).reshape(array.shape[0], -1)
+        rows = np.concatenate([np.zeros((array.shape[0], 1), np.uint8), unfiltered], axis=1)
+        z = deflate.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+        assert 3 * ours < len(z.compress(rows.tobytes()) + z.flush())
 
 
 @pytest.mark.parametrize("deflate", DEFLATES)
@@ -118,15 +177,16 @@ def test_mask_files_are_palette_or_16_bit():
     np.testing.assert_array_equal(pixels, a)
 
 
-def test_sixteen_bit_rows_are_big_endian():
-    """Hand-decoded: PNG stores 16-bit samples most significant byte first."""
-    data = png.encode(np.array([[0x0102, 0xA0B0]], np.uint16))
-    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
-    assert zlib.decompress(idat) == bytes([0, 0x01, 0x02, 0xA0, 0xB0])
-
-
-def test_same_input_same_bytes(tmp_path):
-    a = np.random.default_rng(0).integers(0, 5, (50, 70), dtype=np.uint8)
+@pytest.mark.parametrize("deflate", DEFLATES)
+def test_same_input_same_bytes(tmp_path, deflate):
+    """The fingerprint chunk and the deflate's settings are fixed: equal input, equal bytes."""
+    rng = np.random.default_rng(0)
+    for a in (rng.integers(0, 5, (50, 70), dtype=np.uint8), drawn_label_map(np.uint16, seed=2)):
+        text = {FINGERPRINT_KEY: "fp"}
+        first = png.encode(a, None, text, deflate=deflate)
+        assert png.encode(a.copy(), None, text, deflate=deflate) == first
+        assert png.encode(np.asfortranarray(a), None, text, deflate=deflate) == first
+    a = rng.integers(0, 5, (50, 70), dtype=np.uint8)
     assert encode_png(a, "fp") == encode_png(a.copy(), "fp")
     path = tmp_path / "m.png"
     path.write_bytes(encode_png(a, "fp"))
@@ -149,20 +209,23 @@ def test_refuses_what_is_not_a_label_map(bad):
     palette=st.booleans(),
 )
 def test_fast_reader_equals_pillow_on_our_pngs(data, shape, wide, palette):
-    """read_mask's inflate-and-reshape path gives Pillow's pixels, dtype and shape."""
-    from polymask.io.png import decode
-
+    """read_mask's inflate-and-reshape path gives Pillow's pixels, dtype and shape; 16-bit rows
+    (Up-filtered) take it where the C unfilter is built and go to Pillow where it is not."""
     dtype = np.uint16 if wide else np.uint8
     values = st.integers(0, 65535 if wide else 255)
     array = data.draw(arrays(dtype, shape, elements=values))
-    png = encode_png(array, "fp", palette=palette and not wide)
-    fast = decode(png, 1 << 30)
-    assert fast is not None
-    slow = np.asarray(Image.open(io.BytesIO(png)))
-    np.testing.assert_array_equal(fast, slow)
-    np.testing.assert_array_equal(read_mask(io.BytesIO(png)), array)
-    # 8-bit maps without a palette are written as 16-bit grayscale (instance masks)
-    assert read_mask(io.BytesIO(png)).dtype == (np.uint8 if palette and not wide else np.uint16)
+    encoded = encode_png(array, "fp", palette=palette and not wide)
+    filtered = wide or not palette  # written as 16-bit grayscale
+    for c_rows in {png.C_ROWS, None}:
+        with patch("polymask.io.png.C_ROWS", c_rows):
+            fast = png.decode(encoded, 1 << 30)
+            assert (fast is None) == (filtered and c_rows is None)
+            if fast is not None:
+                np.testing.assert_array_equal(fast, np.asarray(Image.open(io.BytesIO(encoded))))
+            mask = read_mask(io.BytesIO(encoded))
+        np.testing.assert_array_equal(mask, array)
+        # 8-bit maps without a palette are written as 16-bit grayscale (instance masks)
+        assert mask.dtype == (np.uint16 if filtered else np.uint8)
 
 
 def test_fast_reader_declines_what_it_does_not_handle(tmp_path):
@@ -218,6 +281,9 @@ def test_decoding_into_a_work_buffer_gives_the_same_pixels(array, palette, piece
     with patch("polymask.io.png.INFLATE_PIECE", piece):
         own = png.decode(data, 1 << 30)
         shared = png.decode(data, 1 << 30, take)
+    if png.C_ROWS is None and reference.dtype != np.uint8:
+        assert own is shared is None  # Up-filtered rows: Pillow's job without the C module
+        return
     np.testing.assert_array_equal(own, reference)
     np.testing.assert_array_equal(shared, reference)
     assert own.dtype == shared.dtype == reference.dtype
@@ -244,29 +310,12 @@ def test_inflated_size_must_match_the_header():
 
 
 def filtered_png(array: np.ndarray, filters: list[int]) -> bytes:
-    """A grayscale PNG whose row r is written with PNG filter ``filters[r]`` (0-4), by a plain
-    Python reading of the specification: the reference the C unfilter is checked against."""
-    bpp = array.dtype.itemsize
-    raw = array.astype(">u2" if bpp == 2 else np.uint8).view(np.uint8).reshape(array.shape[0], -1)
-    rows, prior = [], [0] * raw.shape[1]
-    for r, kind in enumerate(filters):
-        line = raw[r].tolist()
-        out = [kind]
-        for i, x in enumerate(line):
-            a = line[i - bpp] if i >= bpp else 0
-            b, c = prior[i], prior[i - bpp] if i >= bpp else 0
-            if kind == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
-            else:
-                pred = [0, a, b, (a + b) // 2][kind]
-            out.append((x - pred) % 256)
-        rows.append(bytes(out))
-        prior = line
+    """A grayscale PNG whose row r is written with PNG filter ``filters[r]`` (see
+    :func:`filtered_rows`): the reference the C unfilter is checked against."""
     h, w = array.shape
-    header = png.chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8 * bpp, 0, 0, 0, 0))
-    idat = png.chunk(b"IDAT", zlib.compress(b"".join(rows)))
+    bits = 8 * array.dtype.itemsize
+    header = png.chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bits, 0, 0, 0, 0))
+    idat = png.chunk(b"IDAT", zlib.compress(filtered_rows(array, filters)))
     return png.SIGNATURE + header + idat + png.chunk(b"IEND", b"")
 
 
@@ -315,3 +364,19 @@ def test_filtered_columns_under_a_boundary(kind):
             array = np.stack([row, row, row[::-1]])
             encoded = filtered_png(array, [kind] * 3)
             np.testing.assert_array_equal(png.decode(encoded, 1 << 30), array)
+
+
+@pytest.mark.skipif(png.C_ROWS is None, reason="built without a C compiler")
+@pytest.mark.parametrize(
+    "height, stride",
+    [(2**62 + 1, 4), (4, 2**62 + 1), (2**61 + 1, 8), (2**63 - 1, 2), (5, 4), (17, 1)],
+)
+def test_unfilter_refuses_rows_beyond_the_buffer(height, stride):
+    """height x stride must fit the buffer. The first four products overflow 64 bits to 16 or
+    less (the last of them to -2), which a multiplying check would let through, to write and
+    read far past the 16 bytes."""
+    rows = np.full(16, png.UP, np.uint8)
+    with pytest.raises(ValueError, match="smaller than height x stride"):
+        png.C_ROWS.unfilter_scanlines(rows, height, stride, 1)
+    for fits in ((4, 4), (16, 1), (1, 16)):  # exactly the buffer: accepted
+        assert png.C_ROWS.unfilter_scanlines(np.full(16, png.UP, np.uint8), *fits, 1)

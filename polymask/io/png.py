@@ -1,18 +1,20 @@
-"""A small PNG writer and reader for label maps: unfiltered rows, run-length deflate.
+"""A small PNG writer and reader for label maps: one row filter per bit depth, run-length deflate.
 
 Pillow's PNG encoder chooses a row filter for every row, and on a 1024x768 label map that choice
 costs more than the compression. Label maps do not need it: their rows are long runs of one
-value, which a run-length deflate (``Z_RLE``) already squeezes to the size that filtering gives.
-So this writer emits every row with filter 0 (None) and deflates the whole image once.
+value, and one fixed filter turns them into long runs of one byte, which a run-length deflate
+(``Z_RLE``) squeezes as well as any choice would. 8-bit rows go unfiltered (filter 0, None): a
+run of one value already is a run of one byte. 16-bit samples are two bytes, so a run of one
+value alternates between two bytes, which ``Z_RLE`` cannot see; their rows are stored as their
+byte-wise difference from the row above (filter 2, Up), mostly zeros. Up rather than Sub (the
+difference from the sample before, as small on label maps): undoing Up is one add per byte with
+no dependency along the row, so reading stays nearly as cheap as for unfiltered rows.
 
-The deflate comes from polymask's own C module where it was built (:mod:`polymask.io._pngrows`:
-runs of the sample before, found eight bytes at a time, one dynamic-Huffman block; as fast as
-zlib-ng on 8-bit maps, and on 16-bit ones, whose runs zlib's ``Z_RLE`` cannot see, about 5x
-faster and 6x smaller), else from zlib-ng when the optional ``zlib-ng`` package is installed
-(about 3x faster than the system zlib for ``Z_RLE``), else from the standard library. All are
-exact, and the file is a plain PNG that any reader decodes to the same pixels. Chunks are
-written in the order IHDR, PLTE, tEXt, IDAT, IEND, with nothing variable in them (no time
-stamp), so equal input gives equal bytes.
+The deflate is zlib-ng's when the optional ``zlib-ng`` package is installed (several times faster
+than the system zlib for ``Z_RLE``), else the standard library's; both are exact, and the file is
+a plain PNG that any reader decodes to the same pixels. Chunks are written in the order IHDR,
+PLTE, tEXt, IDAT, IEND, with nothing variable in them (no time stamp), and the deflate's
+settings are fixed, so equal input gives equal bytes with the same deflate library.
 """
 
 from __future__ import annotations
@@ -36,13 +38,22 @@ def _deflate_module() -> ModuleType:
 
 
 DEFLATE: ModuleType = _deflate_module()
-"""The module whose ``compressobj`` deflates IDAT without the C module, and whose
-``decompressobj`` inflates it: ``zlib_ng.zlib_ng`` or the standard ``zlib``."""
+"""The module whose ``compressobj`` deflates IDAT and whose ``decompressobj`` inflates it:
+``zlib_ng.zlib_ng`` or the standard ``zlib``."""
 
 try:
     from polymask.io import _pngrows as C_ROWS
-except ImportError:  # built without a C compiler
+except ImportError:  # built without a C compiler: filtered rows are left to Pillow
     C_ROWS = None
+
+NONE, UP = 0, 2
+"""The PNG filter types this writer uses: 8-bit rows as they are, 16-bit rows as the byte-wise
+difference from the row above."""
+
+
+INFLATE_PIECE = 1 << 16
+"""Bytes deflated or inflated per step: small enough that the pieces never need fresh pages from
+the system (see :mod:`polymask.runtime.scratch`)."""
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -50,24 +61,39 @@ def chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def scanlines(array: np.ndarray) -> np.ndarray:
-    """The raw image data of a 2-D uint8/uint16 array: each row led by filter byte 0 (None),
-    16-bit samples big-endian as PNG requires."""
-    h = array.shape[0]
-    samples = array.astype(">u2", copy=False).view(np.uint8) if array.dtype == np.uint16 else array
-    rows = np.zeros((h, samples.shape[1] + 1), np.uint8)
-    rows[:, 1:] = samples.reshape(h, -1)
+def scanlines(array: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows ``start:stop`` (all by default) of the raw image data of a 2-D uint8/uint16 array,
+    each led by its filter type: 8-bit rows unfiltered, 16-bit rows (samples big-endian, as PNG
+    requires) Up-filtered; the first row's Up difference is taken from zeros, so it holds its
+    samples unchanged."""
+    stop = array.shape[0] if stop is None else stop
+    if array.dtype != np.uint16:
+        rows = np.empty((stop - start, array.shape[1] + 1), np.uint8)
+        rows[:, 0] = NONE
+        rows[:, 1:] = array[start:stop]
+        return rows
+    samples = np.empty((stop - start + 1, array.shape[1]), ">u2")
+    samples[0] = array[start - 1] if start else 0
+    samples[1:] = array[start:stop]
+    raw = samples.view(np.uint8)
+    rows = np.empty((stop - start, raw.shape[1] + 1), np.uint8)
+    rows[:, 0] = UP
+    np.subtract(raw[1:], raw[:-1], out=rows[:, 1:])  # modulo 256, as the filter is
     return rows
 
 
 def zlib_stream(array: np.ndarray, deflate: ModuleType | None = None) -> bytes:
-    """The IDAT data of a 2-D uint8/uint16 array: its unfiltered scanlines, deflated by the C
-    module when it is there, by ``deflate`` (a zlib-like module) or :data:`DEFLATE` otherwise."""
-    if deflate is None and C_ROWS is not None:
-        native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
-        return C_ROWS.deflate_scanlines(native)
+    """The IDAT data of a 2-D uint8/uint16 array: its :func:`scanlines`, deflated as runs by
+    ``deflate`` (a zlib-like module), :data:`DEFLATE` when None.
+
+    The rows are made and deflated :data:`INFLATE_PIECE` bytes at a time: image-sized work
+    arrays would be fresh pages from the system on every mask, and their page faults cost as
+    much as the deflate. Z_RLE ignores the level (any but 0); 1 is passed.
+    """
     z = (deflate or DEFLATE).compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    return z.compress(scanlines(array).data) + z.flush()
+    h, step = array.shape[0], max(1, INFLATE_PIECE // (array.nbytes // array.shape[0] + 1))
+    parts = [z.compress(scanlines(array, r, min(r + step, h)).data) for r in range(0, h, step)]
+    return b"".join(parts) + z.flush()
 
 
 def encode(
@@ -80,8 +106,8 @@ def encode(
 
     uint8 with ``palette`` (768 bytes of RGB) gives an 8-bit palette image (colour type 3);
     uint8 without one an 8-bit grayscale image; uint16 a 16-bit grayscale image. ``text`` becomes
-    tEXt chunks (Latin-1 keys and values, as the PNG specification asks). ``deflate`` chooses a
-    zlib-like module over the C deflater (see :func:`zlib_stream`).
+    tEXt chunks (Latin-1 keys and values, as the PNG specification asks). ``deflate``: a
+    zlib-like module in place of :data:`DEFLATE` (see :func:`zlib_stream`).
     """
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(f"expected a non-empty 2-D label array, got shape {array.shape}")
@@ -104,23 +130,18 @@ def encode(
     return b"".join(parts)
 
 
-INFLATE_PIECE = 1 << 16
-"""Bytes inflated per step into the output array: small enough that the pieces never need fresh
-pages from the system (see :mod:`polymask.runtime.scratch`)."""
-
-
 def decode(
     data: bytes, max_pixels: int, buffer: Callable[[int], np.ndarray] | None = None
 ) -> np.ndarray | None:
     """The label array of a PNG, or None for a PNG this reader leaves to Pillow.
 
     Reading masks is the hot path of ``stats`` and ``score``: one inflate (zlib-ng when
-    installed) and a reshape, about 4x faster than Pillow, which inflates with the system zlib
-    and undoes filters row by row. polymask's own masks (and Pillow's palette PNGs) have
-    unfiltered rows; other writers' rows (Pillow's grayscale PNGs, OpenCV's) are unfiltered in
-    place by the C module where it was built, else go to Pillow. Only the plain cases take this
-    path: 8-bit grayscale or palette, 16-bit grayscale, no interlacing, every CRC right, known
-    filter types, exactly the expected size.
+    installed) and a reshape, several times faster than Pillow, which inflates with the system
+    zlib and undoes filters row by row. polymask's own 8-bit masks (and Pillow's palette PNGs)
+    have unfiltered rows; filtered rows (polymask's 16-bit masks, Pillow's grayscale PNGs,
+    OpenCV's) are unfiltered in place by the C module where it was built, else go to Pillow.
+    Only the plain cases take this path: 8-bit grayscale or palette, 16-bit grayscale, no
+    interlacing, every CRC right, known filter types, exactly the expected size.
 
     ``buffer(size)``, when given, supplies a reusable uint8 work array to inflate into; an
     8-bit result is then a view of it (rows strided past their filter bytes), valid until the

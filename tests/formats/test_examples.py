@@ -5,16 +5,21 @@ that expected.toml gives."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
 from polymask.io.masks import read_mask
 from tests.conftest import REPO
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ROOT = REPO / "tests" / "formats"
 
