@@ -1,14 +1,23 @@
 # Two entry points on a fresh clone: `make demo` and `make test`.
-# torch is pinned to the CPU build here (and only here) so no install ever pulls a CUDA build.
+# The demo needs no torch (scoring counts with numpy). The tests do (the losses, the torch scoring
+# backend), and pin the build this project's machines keep on disk, a CPU build.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint sanitize clean
 
-$(VENV)/.installed: pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c
+SOURCES := pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c
+
+$(VENV)/.installed-demo: $(SOURCES)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[fast]"
+	touch $@
+
+$(VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
@@ -17,7 +26,7 @@ $(VENV)/.installed: pyproject.toml Makefile polymask/raster/_scanfill.c polymask
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.installed-demo
 	@echo "== validate the bundled LabelMe annotations"
 	$(BIN)/polymask validate examples/labelme
 	@echo "== rasterize them into class-index masks, instance masks and overlays"
@@ -41,6 +50,32 @@ test: install
 lint: install
 	$(BIN)/ruff check polymask tests benchmarks examples
 	$(BIN)/ruff format --check polymask tests benchmarks examples
+
+# The C extensions' tests under AddressSanitizer and UBSan. The sanitized modules are built in a
+# temporary copy of the package and tests, never in the source tree (whose normal build stays as
+# it is), and pytest runs there, with the ASan runtime preloaded since python itself is not
+# instrumented. The report header must name the copy's modules: proof that they were tested.
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+sanitize: install
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp -r polymask tests pyproject.toml README.md "$$tmp"/; \
+	find "$$tmp" -name '*.so' -delete; \
+	cd "$$tmp"; \
+	CC=gcc CFLAGS="$(SANITIZE) -g -O1" LDFLAGS="$(SANITIZE)" $(CURDIR)/$(BIN)/python \
+		-c "from setuptools import setup; setup()" -q build_ext --inplace >build.log 2>&1 \
+		|| { cat build.log; exit 1; }; \
+	status=0; \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+		POLYMASK_REQUIRE_EXTENSIONS=1 $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider \
+		tests/test_png.py tests/test_scanfill.py >test.log 2>&1 || status=$$?; \
+	cat test.log; \
+	test $$status -eq 0; \
+	for module in raster/_scanfill io/_pngrows; do \
+		grep -q "^polymask\.$${module%%/*}\.$${module#*/}: $$tmp/polymask/$$module\." test.log \
+			|| { echo "sanitize: $$module was not loaded from the sanitized build"; exit 1; }; \
+	done; \
+	echo "sanitize: both extensions built with ASan+UBSan in $$tmp; their tests passed"
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
