@@ -39,6 +39,12 @@ class PolymaskConfig(BaseModel):
     output: str | None = Field(default=None, description="rasterize: the masks folder")
     instances: str | None = Field(default=None, description="rasterize: instance masks folder")
     overlay: str | None = Field(default=None, description="rasterize: overlays folder")
+    max_pixels: int | None = Field(
+        default=None,
+        ge=1,
+        alias="max-pixels",
+        description="the memory budget: pixels of one image, checked before allocating",
+    )
     workers: int | None = Field(default=None, ge=1)
     scheduler: str | None = Field(
         default=None,

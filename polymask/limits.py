@@ -1,28 +1,72 @@
-"""Size limits that every reader checks before it allocates.
+"""Size limits that every reader checks before it allocates, and the run's memory budget.
 
 A leaf module: readers of annotations and of masks both need these numbers, and a mask reader
 should not import every annotation format to learn them.
+
+The budget is counted in pixels of one image: a uint8 mask of :func:`max_pixels` pixels takes
+that many bytes, and every array made for an image is a small multiple of it. Any size a file
+declares or a header gives (an annotation's image size, a PNG/JPEG/TIFF header, an embedded
+image) is checked against it before anything of that size is allocated, so a file of a few
+bytes that claims a huge image is refused by name instead of exhausting memory. Work that
+costs many bytes a pixel (an overlay picture) is checked with its cost (``check_size(...,
+cost)``), so what one image may take stays within the same budget.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 MAX_SIDE = 1 << 17
 """Largest image side accepted (131072 px): larger declared sizes are refused before allocating."""
-MAX_PIXELS = 1 << 30
-"""Largest image area accepted (1 Gpx, 1 GiB as a uint8 mask)."""
+MAX_PIXELS = 1 << 28
+"""The default budget: 268 Mpx (256 MiB as a uint8 mask), a 16384x16384 image. Raise it with
+``--max-pixels``, ``max-pixels`` in ``[tool.polymask]`` or ``POLYMASK_MAX_PIXELS``."""
+BUDGET_ENV = "POLYMASK_MAX_PIXELS"
+"""The environment variable that carries the budget: :func:`polymask.settings.resolve_settings`
+sets it to the budget it resolved, and worker processes inherit it."""
 MAX_COORD = float(1 << 24)
 """Coordinates beyond this are refused: no image is that large and drawing code would overflow."""
 
 
-def check_size(width: int, height: int) -> str | None:
-    """Why an image of this size cannot be rasterized, or None when it can."""
+def max_pixels() -> int:
+    """The budget of this process: :data:`BUDGET_ENV` when it holds a positive integer, else
+    :data:`MAX_PIXELS`. Read from the environment on each call (a dictionary look-up), so that
+    readers in any layer and in any worker process see the one value the settings resolved."""
+    value = os.environ.get(BUDGET_ENV)
+    if value:
+        try:
+            budget = int(value)
+        except ValueError:
+            return MAX_PIXELS
+        if budget > 0:
+            return budget
+    return MAX_PIXELS
+
+
+def pixels_text(n: int) -> str:
+    """A number of pixels for messages: ``4295 Mpx``, ``2.5 Mpx``, ``1000 px``."""
+    if n >= 10**7:
+        return f"{n / 1e6:.0f} Mpx"
+    return f"{n / 1e6:.1f} Mpx" if n >= 10**6 else f"{n} px"
+
+
+def check_size(width: int, height: int, cost: int = 1) -> str | None:
+    """Why an image of this size cannot be allocated, or None when it can.
+
+    ``cost``: bytes a pixel of the work to be done (1 for a uint8 mask), which must fit the
+    budget read as bytes."""
     if width <= 0 or height <= 0:
         return f"image size must be positive, got {width}x{height}"
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return f"image size {width}x{height} exceeds the limit of {MAX_SIDE} px a side"
+    budget = max_pixels()
+    if width * height * cost > budget:
+        each = f" at {cost} bytes a pixel" if cost > 1 else ""
         return (
-            f"image size {width}x{height} exceeds the limit ({MAX_SIDE} px a side, {MAX_PIXELS} px)"
+            f"image size {width}x{height} ({pixels_text(width * height)}){each} exceeds the "
+            f"limit of {pixels_text(budget)} (the memory budget, --max-pixels)"
         )
     return None
 

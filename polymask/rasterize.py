@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,15 +21,24 @@ from typing import Literal
 import numpy as np
 
 from polymask import __version__
-from polymask.errors import AnnotationError, Problem
+from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import (
     TAKES_OPTIONS,
     InputFile,
     detect_format,
     load_annotations,
 )
-from polymask.io.masks import MaskReadError, read_fingerprint, read_mask, write_png
-from polymask.io.storage import as_path, atomic_write
+from polymask.io.masks import FINGERPRINT_KEY, MaskReadError, read_mask, write_png
+from polymask.io.ownership import (
+    OVERLAY_COMMENT,
+    REFUSED_CODE,
+    ForeignFile,
+    check_free_or_ours,
+    is_free_or_ours,
+)
+from polymask.io.png import SIGNATURE
+from polymask.io.storage import as_path, atomic_write, is_local
+from polymask.io.walk import walk_files
 from polymask.labels import LabelMap
 from polymask.model import ImageAnnotation
 from polymask.raster import burn
@@ -108,6 +119,9 @@ def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
         except AnnotationError as exc:
             outcome.problems.extend(exc.problems)
             outcome.images.append(ImageOutcome(ann.key, "failed"))
+        except ForeignFile as exc:
+            outcome.problems.append(Problem(exc.path, exc.reason, code=REFUSED_CODE))
+            outcome.images.append(ImageOutcome(ann.key, "failed"))
     return outcome
 
 
@@ -157,6 +171,40 @@ def _fingerprint(
     return "sha256:" + hashlib.sha256(settings.encode()).hexdigest()
 
 
+def check_targets(files: Iterable[InputFile], options: RasterizeOptions) -> None:
+    """Refuse, before any work, a run that would replace files polymask did not write.
+
+    The outputs of one-image files are known up front (``OUT/<key>.png``), so all of them are
+    checked here: ``-o`` pointing at a folder of photos stops before the first write. Other
+    formats' outputs are known only once a file is parsed; :func:`_write` checks those.
+    Raises :class:`~polymask.errors.UsageError` naming the first refused path.
+    """
+    if options.instances_dir is not None and _same_folder(options.instances_dir, options.out_dir):
+        raise UsageError(
+            "--instances and -o/--output name one folder: instance maps would "
+            "replace the class masks"
+        )
+    refused: list[str] = []
+    for item in files:
+        cls, inst, over = _paths(item.key, options)
+        foreign = [
+            str(path)
+            for path, kind in ((cls, "mask"), (inst, "mask"), (over, "overlay"))
+            if path is not None and not is_free_or_ours(path, kind)
+        ]
+        if foreign and (options.settings.fmt or detect_format(item.path)) in ONE_IMAGE_FORMATS:
+            refused += foreign
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise UsageError(
+            f"{refused[0]}: exists and was not written by polymask; refusing to replace it{more}"
+        )
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() if is_local(a) and is_local(b) else str(a) == str(b)
+
+
 def _paths(key: str, options: RasterizeOptions, frame=None):
     ext = "tif" if frame is not None else "png"
     cls = options.out_dir / f"{key}.{ext}"
@@ -176,6 +224,9 @@ def _write(
     cls_path, inst_path, over_path = _paths(ann.key, options, frame)
     if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path, frame):
         return ImageOutcome(ann.key, "skipped")
+    for path, kind in ((cls_path, "mask"), (inst_path, "mask"), (over_path, "overlay")):
+        if path is not None:
+            check_free_or_ours(path, kind)
     r = burn(
         ann,
         options.label_map,
@@ -204,11 +255,48 @@ def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool 
 
 
 def _stored_fingerprint(path: Path, frame) -> str | None:
+    """The fingerprint of a mask file, or None where there is none to trust (see
+    :func:`_intact_png_fingerprint`; a GeoTIFF's is read as it is)."""
     if frame is None:
-        return read_fingerprint(path)
+        return _intact_png_fingerprint(path)
     from polymask.io.geotiff import read_geotiff_fingerprint
 
     return read_geotiff_fingerprint(path)
+
+
+def _intact_png_fingerprint(path: Path) -> str | None:
+    """The fingerprint of a PNG mask whose bytes are all as written, else None.
+
+    The fingerprint is one text chunk: a byte flipped in the pixel data after the mask was
+    written leaves it intact, and the broken mask would be skipped on every rerun. So the whole
+    file is checked first: the signature, the CRC-32 of every chunk (the IDAT CRCs cover the
+    compressed pixels), IHDR first, and IEND last with nothing after it. CRCs rather than a
+    decode: the file is read once and nothing is inflated, so the skip path stays cheap
+    (benchmarks/rasterize.py, "rerun on unchanged files").
+    """
+    try:
+        data = memoryview(as_path(path).read_bytes())
+    except OSError:
+        return None
+    if data[: len(SIGNATURE)] != SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    pos, found = len(SIGNATURE), None
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        end = pos + 8 + length
+        if end + 4 > len(data) or zlib.crc32(data[pos + 4 : end]) != int.from_bytes(
+            data[end : end + 4], "big"
+        ):
+            return None
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"tEXt":
+            key, _, value = bytes(data[pos + 8 : end]).partition(b"\0")
+            if key == FINGERPRINT_KEY.encode():
+                found = value.decode("latin-1")
+        elif kind == b"IEND":
+            return found if end + 4 == len(data) else None
+        pos = end + 4
+    return None
 
 
 def _up_to_date(
@@ -252,6 +340,27 @@ def _check(
     return ImageOutcome(ann.key, "ok")
 
 
+def find_orphans(options: RasterizeOptions, keys: set[str]) -> list[Path]:
+    """Masks in the output folders that no annotation produces any more (its annotation was
+    deleted or renamed): for ``--check``, which otherwise looks only at the masks the
+    annotations name. Only files polymask wrote count (they carry a fingerprint); other files,
+    labels.txt among them, are not ours to judge."""
+    orphans = []
+    outputs = [d for d in (options.out_dir, options.instances_dir, options.overlay_dir) if d]
+    for folder in (options.out_dir, options.instances_dir):
+        if folder is None or not folder.is_dir():
+            continue
+        inside = [d for d in outputs if d != folder and d.is_relative_to(folder)]
+        for path in walk_files(folder, (".png", ".tif"), []):
+            if any(path.is_relative_to(d) for d in inside):
+                continue  # another output folder's files (-o out --instances out/inst)
+            key = path.relative_to(folder).with_suffix("").as_posix()
+            frame = None if path.suffix.lower() == ".png" else "tif"
+            if key not in keys and _stored_fingerprint(path, frame) is not None:
+                orphans.append(path)
+    return orphans
+
+
 def _read_geotiff_mask(path: Path) -> np.ndarray:
     from rasterio.errors import RasterioError
 
@@ -272,15 +381,49 @@ def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str
     if ann.image_data is None and ann.image_path is None:
         return "no overlay: the image is outside the dataset folder"
     try:
-        source = (
-            io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
-        )
-        with source, Image.open(source) as img:
-            rgb = np.asarray(img.convert("RGB"))
+        rgb = _overlay_image(ann, classes.shape)
         picture = overlay(rgb, classes)
     except (OSError, ValueError) as exc:
         return f"no overlay: {exc}"
     buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, "JPEG", quality=90)
+    Image.fromarray(picture).save(buf, "JPEG", quality=90, comment=OVERLAY_COMMENT)
     atomic_write(path, buf.getvalue())
     return ""
+
+
+OVERLAY_COST = 12
+"""Bytes a pixel of the largest array an overlay makes (its float32 RGB picture): the image
+is decoded only when that array fits the memory budget (:mod:`polymask.limits`)."""
+
+
+def _overlay_image(ann: ImageAnnotation, shape: tuple[int, int]) -> np.ndarray:
+    """The annotation's image as (H, W, 3) uint8, its size checked from the header before a
+    pixel is decoded: it must match the mask and fit the budget at :data:`OVERLAY_COST`.
+    A special file is refused unopened (a FIFO would block the read forever), and a truncated
+    image is an error naming the image (Pillow raises OSError), never a picture padded with
+    grey. Raises ValueError."""
+    from PIL import Image
+
+    from polymask.io.masks import quiet_bomb_warning
+    from polymask.io.walk import special_kind
+    from polymask.limits import check_size
+
+    name = "imageData" if ann.image_data else f"image {ann.image_path}"
+    if not ann.image_data:
+        kind = special_kind(as_path(ann.image_path))
+        if kind is not None:
+            raise ValueError(f"{name} is {kind}, not a regular file")
+    try:
+        source = (
+            io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
+        )
+        with source, quiet_bomb_warning(), Image.open(source) as img:
+            width, height = img.size
+            if (height, width) != shape:
+                raise ValueError(f"image is {width}x{height}, mask is {shape[1]}x{shape[0]}")
+            reason = check_size(width, height, OVERLAY_COST)
+            if reason:
+                raise ValueError(f"{name}: {reason}")
+            return np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{name}: {exc}") from None

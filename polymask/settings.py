@@ -17,10 +17,14 @@ The rules, in plain words:
   the configuration, a labels.txt path or the names in id order); else ``labels.txt`` beside
   the masks being read (what ``rasterize`` wrote there); else the labels the annotations use,
   sorted and numbered from 1; else none, and class ids are the mask values found.
+- The memory budget (``--max-pixels``, :mod:`polymask.limits`): the command line; else
+  ``POLYMASK_MAX_PIXELS``; else ``max-pixels`` in the configuration; else 268 Mpx. It is then
+  set in ``POLYMASK_MAX_PIXELS``, where every reader, in this process or a worker, finds it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -39,6 +43,7 @@ from polymask.labels import (
     given_label_map,
     masks_label_map,
 )
+from polymask.limits import BUDGET_ENV, MAX_PIXELS
 from polymask.runtime.parallel import check_scheduler, pmap
 
 if TYPE_CHECKING:
@@ -60,6 +65,9 @@ class Settings:
     fmt: str | None = None
     """The input format; None: detected from each file's content."""
     format_options: FormatOptions = field(default_factory=FormatOptions)
+    max_pixels: int = MAX_PIXELS
+    """The memory budget, in pixels of one image (:mod:`polymask.limits`). The readers take it
+    from ``POLYMASK_MAX_PIXELS``, where :func:`resolve_settings` puts it."""
     workers: int | None = None
     """Worker processes; None: all cores."""
     scheduler: str = "processes"
@@ -101,6 +109,7 @@ def resolve_settings(
     if unknown:
         raise TypeError(f"not settings: {sorted(unknown)}")
     values = {k: v for k, v in given.items() if v is not None}
+    budget_given = values.pop("max_pixels", None)
     path = Path(config_file) if config_file else _find(config_from)
     if path is not None:
         config = load_config(path)
@@ -111,12 +120,43 @@ def resolve_settings(
         values["config_file"] = str(path)
     if isinstance(values.get("labels"), list):
         values["labels"] = tuple(values["labels"])
+    values["max_pixels"] = _publish_budget(budget_given, values.get("max_pixels"))
     if "scheduler" in values:
         try:
             values["scheduler"] = check_scheduler(values["scheduler"])
         except ValueError as exc:
             raise UsageError(f"scheduler: {exc}") from None
     return Settings(**values)
+
+
+_published: tuple[str | None, str] | None = None
+"""(the environment's budget before this process set it, the value it set)."""
+
+
+def _publish_budget(given: int | None, configured: int | None) -> int:
+    """The budget of the run, set in the environment for the readers and worker processes.
+
+    The command line's (``given``), else ``POLYMASK_MAX_PIXELS`` set by the user (an
+    environment overrides a project's file, as usual), else the configuration's, else the
+    default. A value this process published itself is not taken as the user's: a second run in
+    the same process (a library caller, a test) resolves from the user's environment again.
+    """
+    global _published
+    raw = os.environ.get(BUDGET_ENV)
+    if _published is not None and raw == _published[1]:
+        raw = _published[0]
+    budget = given
+    if budget is None and raw:
+        try:
+            budget = int(raw)
+        except ValueError:
+            budget = 0
+        if budget <= 0:
+            raise UsageError(f"{BUDGET_ENV}: expected a positive number of pixels, got {raw!r}")
+    budget = budget or configured or MAX_PIXELS
+    _published = (raw, str(budget))
+    os.environ[BUDGET_ENV] = str(budget)
+    return budget
 
 
 def _find(starts: Iterable[str | Path]) -> Path | None:

@@ -8,6 +8,7 @@ from functools import partial
 
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import InputFile, load_annotations
+from polymask.formats.duplicates import duplicate_keys
 from polymask.formats.options import FormatOptions
 from polymask.labels import LabelMap, UnknownLabel
 from polymask.runtime.parallel import pmap
@@ -31,12 +32,14 @@ def check_file(
     label_map: LabelMap | None = None,
     format_options: FormatOptions | None = None,
 ) -> list[Problem]:
-    """Every problem in one file; with a label map, labels it does not know are problems too."""
+    """Every problem in one file; with a label map, labels it does not know are problems too,
+    and so are duplicate keys of a JSON object, which every loader takes silently."""
+    duplicates = _duplicate_keys(item)
     try:
         annotations = load_annotations(item, fmt, strict, format_options)
     except AnnotationError as exc:
-        return exc.problems
-    problems = [w for ann in annotations for w in ann.warnings]
+        return exc.problems + duplicates
+    problems = [w for ann in annotations for w in ann.warnings] + duplicates
     if label_map is not None:
         for ann in annotations:
             for shape in ann.shapes:
@@ -46,6 +49,16 @@ def check_file(
                     msg = f"label {shape.label!r} is not in the label map"
                     problems.append(Problem(ann.source, msg, shape.where, code="PM030"))
     return problems
+
+
+def _duplicate_keys(item: InputFile) -> list[Problem]:
+    """Duplicate keys in a JSON file; none for other files and for files that are not text
+    (the loader says what is wrong with those)."""
+    try:
+        text = item.path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return duplicate_keys(text, str(item.path))
 
 
 def validate_files(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.io.masks import atomic_write, read_mask, voc_palette
+from polymask.io.masks import FINGERPRINT_KEY, atomic_write, read_mask, voc_palette
+from polymask.io.ownership import ERROR_MAP_MARK, check_free_or_ours
 
 
 def class_colors(classes: np.ndarray) -> np.ndarray:
@@ -152,8 +153,13 @@ def write_error_map(
     ignore_index: int | None,
     images: Path | None = None,
 ) -> Path:
-    """Write ``out/KEY.png``; the image under ``images`` is used when found at the right size."""
-    from PIL import Image
+    """Write ``out/KEY.png``; the image under ``images`` is used when found at the right size.
+
+    The PNG is marked as an error map (a text chunk), so a later run may replace it and nothing
+    else: a file under that name without the mark raises
+    :class:`~polymask.io.ownership.ForeignFile`.
+    """
+    from PIL import Image, PngImagePlugin
 
     gt = read_mask(gt_path)
     pred = read_mask(pred_path) if pred_path is not None else np.zeros_like(gt)
@@ -163,8 +169,11 @@ def write_error_map(
         with Image.open(found) as img:
             rgb = np.asarray(img.convert("RGB"))
         picture = rgb if rgb.shape[:2] == gt.shape else None
-    buf = io.BytesIO()
-    Image.fromarray(error_map(gt, pred, ignore_index, picture)).save(buf, "PNG")
     path = out / f"{key}.png"
+    check_free_or_ours(path, "error-map")
+    mark = PngImagePlugin.PngInfo()
+    mark.add_text(FINGERPRINT_KEY, ERROR_MAP_MARK)
+    buf = io.BytesIO()
+    Image.fromarray(error_map(gt, pred, ignore_index, picture)).save(buf, "PNG", pnginfo=mark)
     atomic_write(path, buf.getvalue())
     return path

@@ -156,3 +156,17 @@ def test_config_option_names_the_file(dataset, tmp_path):
     run("rasterize", str(dataset / "data"), "-o", str(masks), "--config", str(other))
     assert "road" not in (masks / "labels.txt").read_text().split()
     assert stats_pixels(str(masks)).keys() <= set(NAMES[:-1])
+
+
+def test_max_pixels_option_reaches_the_readers(tmp_path, monkeypatch):
+    """--max-pixels is resolved with the other settings and refuses masks over it by name."""
+    # set then removed, so that the value the command publishes is undone after the test
+    monkeypatch.setenv("POLYMASK_MAX_PIXELS", "1")
+    monkeypatch.delenv("POLYMASK_MAX_PIXELS")
+    masks = tmp_path / "masks"
+    write_png(masks / "a.png", np.zeros((40, 30), dtype=np.uint8))
+    write_png(masks / "b.png", np.zeros((4, 3), dtype=np.uint8))
+    result = CliRunner().invoke(cli, ["stats", str(masks), "--max-pixels", "100", "-j", "1"])
+    assert result.exit_code == 2
+    assert "a.png" in result.output and "exceeds the limit" in result.output
+    assert "b.png" not in result.output

@@ -229,7 +229,7 @@ def test_bad_mask_is_named_and_others_counted(tmp_path):
     Image.new("RGB", (2, 2)).save(tmp_path / "colour.png")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     result = _run(tmp_path, "--json", "-", "-j", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # unreadable inputs, as in score
     assert f"{tmp_path / 'colour.png'}: mode RGB image is not a class-index mask" in result.stderr
     assert str(tmp_path / "broken.png") in result.stderr
     report = StatsReport.model_validate_json(result.stdout)
@@ -456,3 +456,16 @@ def test_advice_follows_the_numbers():
     assert "class 1 appears in 1 of 1 images" in r.advice[1]
     rest = [a for a in r.advice if "effective-number" not in a]
     assert _report_of(half, beta=1 - 1e-7).advice == rest
+
+
+def test_masks_only_behind_a_link_are_judged_masks(tmp_path):
+    """The folder's kind is judged from the files stats will read, links followed."""
+    real = tmp_path / "real"
+    real.mkdir()
+    write_png(real / "a.png", np.array([[0, 1], [1, 1]], dtype=np.uint8))
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "sub").symlink_to(real, target_is_directory=True)
+    result = CliRunner().invoke(cli, ["stats", str(top), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -96,6 +97,15 @@ order_opt = click.option(
     "stay visible (area), or the format's stacking order (z). Default: z for "
     "CVAT, file for the others.",
 )
+max_pixels_opt = click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Memory budget: the most pixels one image may have (default 268435456, 16384x16384). "
+    "Larger sizes, declared or in an image header, are refused before anything is allocated. "
+    "Also POLYMASK_MAX_PIXELS, or max-pixels in [tool.polymask].",
+)
 config_opt = click.option(
     "--config",
     "config_file",
@@ -110,6 +120,15 @@ output_format_opt = click.option(
     show_default=True,
     help="How problems are reported on stdout: for people, machines, or GitHub Actions.",
 )
+
+
+def not_nan(ctx, param, value: float | None) -> float | None:
+    """A callback for float options: click's FloatRange lets NaN through (every comparison with
+    it is false), so a NaN gate would pass or fail by accident and a NaN beta would fail deep in
+    the weights."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number this option can use", param=param)
+    return value
 
 
 def settings_from(params: dict, config_from) -> Settings:

@@ -10,12 +10,14 @@ from polymask.cli.format_options import format_opts, mask_format_opt
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     INPUT_PATH,
     OUTPUT_DIR,
     config_opt,
     convention_opt,
     ignore_index_opt,
     labels_opt,
+    max_pixels_opt,
     order_opt,
     progress,
     scheduler_opt,
@@ -58,14 +60,21 @@ from polymask.cli.options import (
     "--check",
     is_flag=True,
     help="Write nothing; exit 1 listing masks that are missing or differ from what the "
-    "annotations produce.",
+    "annotations produce, and polymask masks no annotation produces any more (orphans).",
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Exit 0 when the inputs hold no annotation files (default: exit 2, a wrong path "
+    "must not pass a check).",
 )
 @format_opts
 @mask_format_opt
+@max_pixels_opt
 @workers_opt
 @scheduler_opt
 @config_opt
-def rasterize(inputs, force, check, mask_format, **params):
+def rasterize(inputs, force, check, allow_empty, mask_format, **params):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
     Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
@@ -73,8 +82,9 @@ def rasterize(inputs, force, check, mask_format, **params):
     reads OUT/labels.txt.
     """
     from polymask.formats import find_inputs
+    from polymask.io.ownership import REFUSED_CODE
     from polymask.io.storage import as_path, atomic_write, remove_stale_temp
-    from polymask.rasterize import RasterizeOptions, rasterize_files
+    from polymask.rasterize import RasterizeOptions, check_targets, find_orphans, rasterize_files
     from polymask.runtime.parallel import RunReport
     from polymask.settings import resolve_label_map
 
@@ -85,15 +95,15 @@ def rasterize(inputs, force, check, mask_format, **params):
     with usage_errors():
         if mask_format == "tif" and not settings.format_options.reference:
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
-        files = find_inputs(inputs)
+        skipped = []
+        files = find_inputs(inputs, skipped)
+        if not files and not allow_empty:
+            for p in skipped:
+                click.echo(str(p), err=True)
+            raise click.UsageError(
+                f"no annotation files found in {', '.join(inputs)} (--allow-empty accepts that)"
+            )
         label_map = resolve_label_map(settings, masks=[out] if check else (), annotations=files)
-    if not check:
-        out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, settings.instances, settings.overlay):
-            if folder:
-                remove_stale_temp(folder)
-        atomic_write(out / "labels.txt", label_map.to_text().encode())
-
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
@@ -104,9 +114,17 @@ def rasterize(inputs, force, check, mask_format, **params):
         check=check,
         mask_format=mask_format,
     )
+    if not check:
+        check_targets(files, options)  # nothing is written when a target is not ours
+        out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, settings.instances, settings.overlay):
+            if folder:
+                remove_stale_temp(folder)
+        atomic_write(out / "labels.txt", label_map.to_text().encode())
     counts: dict[str, int] = {}
-    problems = []
+    problems = list(skipped)
     outcomes = []
+    produced: set[str] = set()
     run = RunReport()
     with progress() as bar, usage_errors():
         task = bar.add_task("rasterize", total=len(files))
@@ -114,18 +132,31 @@ def rasterize(inputs, force, check, mask_format, **params):
             bar.advance(task)
             problems += outcome.problems
             for image in outcome.images:
+                produced.add(image.key)
                 counts[image.status] = counts.get(image.status, 0) + 1
                 if image.status in ("missing", "differs") or image.detail:
                     outcomes.append(image)
         failed_files = len({p.file for p in problems if p.severity == "error"})
+    # only when every file was read: one that was not names no keys, its masks would look orphaned
+    orphans = find_orphans(options, produced) if check and not failed_files else []
     for p in sorted(problems, key=lambda p: (p.file, p.path)):
         click.echo(str(p))
     for image in sorted(outcomes, key=lambda i: i.key):
         label = image.status if image.status in ("missing", "differs") else "note"
         click.echo(f"{label}: {image.key}: {image.detail}")
+    for path in orphans:
+        click.echo(f"orphan: {path}: no annotation produces this mask")
     for line in run.retried:
         click.echo(f"retried: {line}", err=True)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
     click.echo(f"{len(files)} files: {summary}; {failed_files} files with errors", err=True)
-    bad = failed_files or counts.get("missing", 0) or counts.get("differs", 0)
+    if files and not counts and not failed_files and not allow_empty:  # files of no image
+        click.echo(
+            f"polymask: error: no images in {', '.join(inputs)} (--allow-empty accepts that)",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    bad = failed_files or counts.get("missing", 0) or counts.get("differs", 0) or orphans
+    if any(p.code == REFUSED_CODE for p in problems):
+        sys.exit(EXIT_USAGE)  # an output refused: an I/O error, not a check that failed
     sys.exit(EXIT_FAILED if bad else EXIT_OK)

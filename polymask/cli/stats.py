@@ -10,11 +10,14 @@ from polymask.cli.format_options import format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     INPUT_PATH,
     config_opt,
     convention_opt,
     ignore_index_opt,
     labels_opt,
+    max_pixels_opt,
+    not_nan,
     order_opt,
     progress,
     scheduler_opt,
@@ -59,6 +62,7 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--beta",
     type=click.FloatRange(0, 1, max_open=True),
+    callback=not_nan,
     metavar="BETA",
     default=0.9999,
     show_default=True,
@@ -69,12 +73,13 @@ def _output(flag: str, dest: str, what: str):
 @_output("--markdown", "markdown_out", "Markdown")
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False),
-    help="Write a PNG bar chart of pixels per class on a log scale.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write a PNG bar chart of pixels per class on a log scale ('-': stdout, no table).",
 )
 @click.option(
     "--max-imbalance",
     type=click.FloatRange(min=1),
+    callback=not_nan,
     metavar="R",
     default=None,
     help="Gate: exit 1 when largest/smallest class pixels (all classes) exceeds R.",
@@ -82,6 +87,7 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--max-foreground-imbalance",
     type=click.FloatRange(min=1),
+    callback=not_nan,
     metavar="R",
     default=None,
     help="Gate: the same ratio without background (class 0).",
@@ -98,6 +104,12 @@ def _output(flag: str, dest: str, what: str):
     is_flag=True,
     help="Gate: exit 1 when a class of the label map never appears.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Exit 0 when the inputs hold no image (default: exit 2, no gate passes on nothing).",
+)
+@max_pixels_opt
 @workers_opt
 @scheduler_opt
 @config_opt
@@ -113,6 +125,7 @@ def stats(
     max_foreground_imbalance,
     min_images_per_class,
     require_all_classes,
+    allow_empty,
     **params,
 ):
     """Class frequencies and imbalance of a dataset, with class weights and advice.
@@ -125,15 +138,17 @@ def stats(
     """
     from rich.console import Console
 
-    from polymask.io.storage import atomic_write
+    from polymask.io.reports import write_report
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
     from polymask.settings import resolve_label_map
     from polymask.stats.compute import collect, summarize
     from polymask.stats.report import Gates, check_gates
 
-    outputs = [o for o in (json_out, csv_out, markdown_out) if o]
+    outputs = [o for o in (json_out, csv_out, markdown_out, plot) if o]
     if outputs.count("-") > 1:
-        raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
+        raise click.UsageError(
+            "only one of --json, --csv, --markdown, --plot can go to stdout ('-')"
+        )
     settings = settings_from(params, inputs)
     with usage_errors():
         source = source or _judge_source(inputs)
@@ -155,6 +170,10 @@ def stats(
     for p in problems:
         click.echo(str(p), err=True)
     report = summarize(acc, label_map, source, beta, problems, failed)
+    if not report.images and not failed and not allow_empty:
+        raise click.UsageError(
+            f"no images in {', '.join(inputs)}: nothing to measure (--allow-empty accepts that)"
+        )
     report.gates = check_gates(
         report,
         Gates(max_imbalance, max_foreground_imbalance, min_images_per_class, require_all_classes),
@@ -162,14 +181,12 @@ def stats(
 
     renderers = ((json_out, render_json), (csv_out, render_csv), (markdown_out, render_markdown))
     for target, render in renderers:
-        if target == "-":
-            sys.stdout.write(render(report))
-        elif target:
-            atomic_write(target, render(report).encode("utf-8"))
+        if target:
+            write_report(target, render(report).encode("utf-8"))
     if plot:
         from polymask.visualize import frequency_chart
 
-        atomic_write(
+        write_report(
             plot,
             frequency_chart(
                 [c.id for c in report.classes],
@@ -186,13 +203,15 @@ def stats(
                 click.echo(f"FAILED {g.gate}: {g.message}", err=True)
     click.echo(f"{len(files)} files, {report.images} images; {failed} files with errors", err=True)
     gate_failed = any(not g.passed for g in report.gates)
-    sys.exit(EXIT_FAILED if gate_failed or failed else EXIT_OK)
+    # a file that could not be read is an input error, as in score; a gate is a failed check
+    sys.exit(EXIT_USAGE if failed else EXIT_FAILED if gate_failed else EXIT_OK)
 
 
 def _judge_source(inputs) -> str:
     """Masks when every input is a PNG file or a folder with PNGs and no annotation files."""
     from polymask.errors import UsageError
     from polymask.io.storage import as_path
+    from polymask.io.walk import walk_files
 
     kinds = set()
     for item in inputs:
@@ -200,7 +219,7 @@ def _judge_source(inputs) -> str:
         if p.is_file():
             kinds.add("masks" if p.suffix.lower() == ".png" else "annotations")
             continue
-        suffixes = {f.suffix.lower() for f in p.rglob("*") if f.is_file()}
+        suffixes = {f.suffix.lower() for f in walk_files(p, None, [])}  # links followed
         if suffixes & ANNOTATION_SUFFIXES:
             kinds.add("annotations")
         elif ".png" in suffixes:
@@ -213,13 +232,19 @@ def _judge_source(inputs) -> str:
 
 
 def _find(inputs, source: str):
+    """The input files; the special files and looping links skipped are named on stderr."""
     from polymask.errors import UsageError
     from polymask.formats import find_inputs
     from polymask.stats.compute import find_masks
 
-    if source == "masks":
-        return find_masks(inputs)
-    files = find_inputs(inputs)
+    skipped = []
+    try:
+        if source == "masks":
+            return find_masks(inputs, skipped)
+        files = find_inputs(inputs, skipped)
+    finally:
+        for p in skipped:
+            click.echo(str(p), err=True)
     if not files:
         raise UsageError(f"no annotation files found in {', '.join(map(str, inputs))}")
     return files

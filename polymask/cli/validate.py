@@ -14,6 +14,7 @@ from polymask.cli.options import (
     config_opt,
     ignore_index_opt,
     labels_opt,
+    max_pixels_opt,
     output_format_opt,
     scheduler_opt,
     settings_from,
@@ -29,11 +30,18 @@ from polymask.cli.options import (
 @ignore_index_opt
 @click.option("--strict", is_flag=True, help='No type coercion: "3" is not a number.')
 @click.option("--exit-zero", is_flag=True, help="Report problems but exit 0.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Exit 0 when the inputs hold no annotation files (default: exit 2, a wrong path "
+    "must not pass a check).",
+)
 @format_opts
+@max_pixels_opt
 @workers_opt
 @scheduler_opt
 @config_opt
-def validate(inputs, output_format, strict, exit_zero, **params):
+def validate(inputs, output_format, strict, exit_zero, allow_empty, **params):
     """Check annotation files (or folders of them) against their format's schema.
 
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
@@ -45,14 +53,22 @@ def validate(inputs, output_format, strict, exit_zero, **params):
     from polymask.validate import validate_files
 
     settings = settings_from(params, inputs)
+    skipped = []
     with usage_errors():
-        files = find_inputs(inputs)
+        files = find_inputs(inputs, skipped)
+        if not files and not allow_empty:
+            for p in skipped:
+                click.echo(str(p), err=True)
+            raise click.UsageError(
+                f"no annotation files found in {', '.join(inputs)} (--allow-empty accepts that)"
+            )
         label_map = (
             given_label_map(settings.labels, settings.ignore_index)
             if settings.labels is not None
             else None
         )
         result = validate_files(files, settings, strict, label_map)
+    result.problems[:0] = skipped
     sys.stdout.write(render(result.problems, output_format, result.files_checked))
     bad = len({p.file for p in result.problems if p.severity == "error"})
     if output_format == "text":

@@ -16,8 +16,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from polymask.errors import UsageError
+from polymask.errors import Problem, UsageError
 from polymask.io.storage import as_path
+from polymask.io.walk import find_files
 
 if TYPE_CHECKING:
     from polymask.formats.options import FormatOptions
@@ -54,23 +55,17 @@ class InputFile:
         return self.path.relative_to(self.root).with_suffix("").as_posix()
 
 
-def find_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
+def find_inputs(
+    inputs: Iterable[str | Path], problems: list[Problem] | None = None
+) -> list[InputFile]:
     """Annotation files named or found (recursively) below the given paths, sorted.
 
-    A named file is used whatever its suffix; folders contribute files with known suffixes.
+    A named file is used whatever its suffix; folders contribute files with known suffixes,
+    through symbolic links too. Special files (a FIFO would block its reader) and links that
+    loop are skipped and named in ``problems`` (:func:`polymask.io.walk.find_files`).
     """
-    found: dict[Path, InputFile] = {}
-    for item in inputs:
-        p = as_path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.suffix.lower() in SUFFIXES and f.is_file():
-                    found.setdefault(f, InputFile(f, p))
-        elif p.is_file():
-            found.setdefault(p, InputFile(p, p.parent))
-        else:
-            raise UsageError(f"{item}: no such file or folder")
-    return sorted(found.values(), key=lambda f: (str(f.root), f.key))
+    files = [InputFile(f, root) for f, root in find_files(inputs, SUFFIXES, problems).items()]
+    return sorted(files, key=lambda f: (str(f.root), f.key))
 
 
 def detect_format(path: Path) -> str:

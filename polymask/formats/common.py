@@ -20,8 +20,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from pydantic import ValidationError
 
 from polymask.errors import AnnotationError, Problem
+from polymask.io.masks import quiet_bomb_warning
 from polymask.io.storage import is_local
-from polymask.limits import MAX_PIXELS, check_size
+from polymask.io.walk import special_kind
+from polymask.limits import check_size
 
 
 def json_path(loc: tuple) -> str:
@@ -242,13 +244,15 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_PIXELS):
+def decode_base64_image(data: str, file: str, where: str, max_pixels: int | None = None):
     """Decode base64 image data into (Pillow image, encoded bytes), refusing junk and
-    decompression bombs.
+    decompression bombs: images over ``max_pixels`` or the memory budget.
 
     The header gives the size before any pixel is decoded, so a bomb is refused for free.
     """
     from PIL import Image, UnidentifiedImageError
+
+    from polymask.io.png import header_size
 
     try:
         raw = base64.b64decode(data, validate=True)
@@ -257,18 +261,24 @@ def decode_base64_image(data: str, file: str, where: str, max_pixels: int = MAX_
             [Problem(file, f"not valid base64: {exc}", where, code="PM020")]
         ) from None
     too_large = "embedded image is too large (decompression bomb?)"
+    size = header_size(raw)
+    reason = size and check_size(*size)
+    if reason:  # before Pillow, whose own limit would refuse it without saying why
+        raise AnnotationError([Problem(file, f"{too_large}: {reason}", where, code="PM021")])
     try:
-        img = Image.open(io.BytesIO(raw))
+        with quiet_bomb_warning():  # the size is checked below, against the budget
+            img = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError:
         raise AnnotationError([Problem(file, too_large, where, code="PM021")]) from None
     except (UnidentifiedImageError, OSError) as exc:
         msg = f"base64 data is not an image ({exc.__class__.__name__})"
         raise AnnotationError([Problem(file, msg, where, code="PM020")]) from None
     w, h = img.size
-    if w * h > max_pixels or check_size(w, h):
-        raise AnnotationError(
-            [Problem(file, f"{too_large}: {w}x{h} px", where, code="PM021")]
-        ) from None
+    reason = check_size(w, h)
+    if not reason and max_pixels is not None and w * h > max_pixels:
+        reason = f"{w}x{h} px"
+    if reason:
+        raise AnnotationError([Problem(file, f"{too_large}: {reason}", where, code="PM021")])
     return img, raw
 
 
@@ -296,12 +306,17 @@ def _real_folder(root: str) -> str:
 
 
 def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
-    """Width and height from the image file's header (no pixels decoded)."""
+    """Width and height from the image file's header (no pixels decoded), within the memory
+    budget. A special file is refused unopened: reading a FIFO waits for a writer forever."""
     from PIL import Image, UnidentifiedImageError
 
+    kind = special_kind(path)
+    if kind is not None:
+        msg = f"image {path} is {kind}, not a regular file"
+        raise AnnotationError([Problem(file, msg, where, code="PM022")])
     try:
-        with path.open("rb") as f, Image.open(f) as img:
-            return img.size
+        with path.open("rb") as f, quiet_bomb_warning(), Image.open(f) as img:
+            size = img.size
     except FileNotFoundError:
         raise AnnotationError(
             [Problem(file, f"image not found: {path}", where, code="PM022")]
@@ -310,3 +325,7 @@ def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
         raise AnnotationError(
             [Problem(file, f"cannot read image {path}: {exc}", where, code="PM022")]
         ) from None
+    reason = check_size(*size)
+    if reason:
+        raise AnnotationError([Problem(file, f"image {path}: {reason}", where, code="PM021")])
+    return size

@@ -142,8 +142,16 @@ def read_geotiff_fingerprint(path: str | Path) -> str | None:
 
 
 def read_geotiff(path: str | Path) -> np.ndarray:
-    """Band 1 of a GeoTIFF mask. Raises OSError or a rasterio error for unreadable files."""
+    """Band 1 of a GeoTIFF mask. Raises OSError or a rasterio error for unreadable files,
+    :class:`~polymask.io.masks.MaskReadError` for one over the memory budget (checked from the
+    header, before the band is read)."""
+    from polymask.io.masks import MaskReadError
+    from polymask.limits import check_size
+
     with _open(path) as ds:
+        reason = check_size(ds.width, ds.height)
+        if reason:
+            raise MaskReadError(f"{path}: {reason}")
         return ds.read(1)
 
 

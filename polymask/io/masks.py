@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,6 +84,20 @@ def read_fingerprint(path: str | Path) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def quiet_bomb_warning():
+    """Pillow's DecompressionBombWarning silenced, for readers that check an image's size
+    against the memory budget (:mod:`polymask.limits`) themselves: the warning would only
+    repeat that check, without the file's name, on stderr."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def _open(source):
     """A binary file object for a path, a URL or an already open file."""
     if hasattr(source, "read"):
@@ -91,41 +106,94 @@ def _open(source):
 
 
 class MaskReadError(ValueError):
-    """A mask file that is not a class-index image."""
+    """A mask file that is not a class-index image, or one too large for the memory budget."""
 
 
-def read_mask(path: str | Path, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-    """Class indices from a mask image: uint8 for P/L images, uint16 for 16-bit ones.
+@dataclass(frozen=True)
+class MaskFile:
+    """A mask file read but not yet decoded: its bytes and the size its header gives.
 
-    Palette images are read as their indices, never as colours. Colour (RGB) images are refused:
-    their values are not class ids. ``buffer(size)``: a reusable uint8 work array for
-    polymask's own PNGs, which then come back as a view of it, valid until its next
-    use (see :func:`polymask.io.png.decode`); for a reader that drops each mask at once.
+    Reading the header first lets a size be refused (over the budget, or not the size of the
+    ground truth) before the pixels are inflated: a 1 MB PNG can hold a gigapixel."""
+
+    path: str | Path
+    data: bytes
+    width: int
+    height: int
+
+    def decode(self, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Class indices: uint8 for P/L images, uint16 for 16-bit ones.
+
+        Palette images are read as their indices, never as colours. Colour (RGB) images are
+        refused: their values are not class ids. ``buffer(size)``: a reusable uint8 work array
+        for polymask's own PNGs, which then come back as a view of it, valid until its next
+        use (see :func:`polymask.io.png.decode`); for a reader that drops each mask at once.
+        """
+        from PIL import Image
+
+        from polymask.io.png import decode
+        from polymask.limits import max_pixels
+
+        path = self.path
+        fast = decode(self.data, max_pixels(), buffer)
+        if fast is not None:
+            return fast
+        try:
+            with quiet_bomb_warning(), Image.open(io.BytesIO(self.data)) as img:
+                mode = img.mode
+                if mode in ("P", "L"):
+                    return np.asarray(img)
+                if mode in ("I;16", "I;16B", "I;16L", "I"):
+                    arr = np.asarray(img)
+                    if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
+                        raise MaskReadError(f"{path}: values outside 0..65535")
+                    return arr.astype(np.uint16)
+                if mode == "1":
+                    return np.asarray(img).astype(np.uint8)
+        except Image.DecompressionBombError as exc:  # over Pillow's own limit, under the budget
+            raise MaskReadError(f"{path}: {exc}") from None
+        except OSError as exc:  # truncated or corrupt pixel data
+            raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
+        raise MaskReadError(
+            f"{path}: mode {mode} image is not a class-index mask (expected P, L or I;16)"
+        )
+
+
+def load_mask(path: str | Path) -> MaskFile:
+    """A mask file's bytes and header size, checked against the memory budget
+    (:func:`polymask.limits.max_pixels`) before any pixel is decoded.
+
+    A PNG's size is read from its IHDR (fixed offsets, no parsing); other images' from
+    Pillow's header parse, which decodes no pixels either.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    from polymask.io.png import decode
-    from polymask.limits import MAX_PIXELS
+    from polymask.io.png import header_size
+    from polymask.limits import check_size
 
     try:
         with _open(path) as f:
             data = f.read()
-        fast = decode(data, MAX_PIXELS, buffer)
-        if fast is not None:
-            return fast
-        with Image.open(io.BytesIO(data)) as img:
-            mode = img.mode
-            if mode in ("P", "L"):
-                return np.asarray(img)
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img)
-                if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
-                    raise MaskReadError(f"{path}: values outside 0..65535")
-                return arr.astype(np.uint16)
-            if mode == "1":
-                return np.asarray(img).astype(np.uint8)
+    except OSError as exc:
+        raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
+    width, height = header_size(data) or _header_size(path, data)
+    reason = check_size(width, height)
+    if reason:
+        raise MaskReadError(f"{path}: {reason}")
+    return MaskFile(path, data, width, height)
+
+
+def _header_size(path: str | Path, data: bytes) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with quiet_bomb_warning(), Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Image.DecompressionBombError as exc:  # over Pillow's own limit, under the budget
+        raise MaskReadError(f"{path}: {exc}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
-    raise MaskReadError(
-        f"{path}: mode {mode} image is not a class-index mask (expected P, L or I;16)"
-    )
+
+
+def read_mask(path: str | Path, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+    """Class indices from a mask image (see :meth:`MaskFile.decode`); an image larger than
+    the memory budget is refused from its header, before it is decoded."""
+    return load_mask(path).decode(buffer)

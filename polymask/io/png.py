@@ -130,6 +130,15 @@ def encode(
     return b"".join(parts)
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, which must come first: fixed offsets, nothing
+    parsed or inflated, so a size can be refused before the pixels cost anything. None when
+    ``data`` does not start as a PNG."""
+    if len(data) < 24 or not data.startswith(SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack_from(">II", data, 16)
+
+
 def decode(
     data: bytes, max_pixels: int, buffer: Callable[[int], np.ndarray] | None = None
 ) -> np.ndarray | None:

@@ -10,6 +10,8 @@ fsspec driver of the store (``s3fs``, ``gcsfs``, ...).
 from __future__ import annotations
 
 import os
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,11 @@ from typing import Any
 from polymask.errors import UsageError
 
 TEMP_MARK = ".polymask-tmp-"
-"""Temporary files are named ``.{name}.polymask-tmp-XXXX``: hidden, and recognisably ours."""
+"""Temporary files are named ``.{name}.polymask-tmp-{host}-{pid}-{random}``: hidden,
+recognisably ours, and naming the run that owns them, so a sweep can tell a live run's file
+from a dead run's leftover."""
+STALE_AFTER_S = 24 * 3600
+"""A temporary lives for one write (seconds); one this old is a leftover whoever owns it."""
 
 
 def is_url(value: Any) -> bool:
@@ -55,15 +61,17 @@ def atomic_write(path: Any, data: bytes) -> None:
     """
     path = as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}{uuid.uuid4().hex}")
-    if not is_local(path):
-        tmp.write_bytes(data)
-        tmp.rename(path)
-        return
-    # a new file of its own (O_EXCL), with the permissions any new file gets (umask)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{_owner()}-{uuid.uuid4().hex[:16]}")
+    # the temporary is created inside the try: an interrupt landing right after it exists
+    # (Ctrl-C after os.open returns) still removes it; its name is new, so it is ours to remove
     try:
-        with os.fdopen(fd, "wb") as f:
+        if not is_local(path):
+            tmp.write_bytes(data)
+            tmp.rename(path)
+            return
+        # a new file of its own (O_EXCL), with the permissions any new file gets (umask)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -71,16 +79,55 @@ def atomic_write(path: Any, data: bytes) -> None:
         raise
 
 
+def _owner() -> str:
+    """``{host}-{pid}`` of this process, as temporary names carry it."""
+    return f"{socket.gethostname() or 'localhost'}-{os.getpid()}"
+
+
 def remove_stale_temp(folder: Any) -> int:
-    """Delete temporary files that a killed run left below ``folder``; returns how many.
+    """Delete temporary files that dead runs left below ``folder``; returns how many.
 
     A run stopped by SIGKILL cannot clean up after itself; its temporaries are never mistaken
-    for masks (hidden names, no .png suffix), and the next run sweeps them away.
+    for masks (hidden names, no .png suffix), and a later run sweeps them away. Runs into the
+    same folder at the same time must not lose theirs, so a temporary is removed only when
+    its owner is gone: written on this host by a process that no longer exists, or older than
+    :data:`STALE_AFTER_S` (any host; a live run's temporary lives for one write). Names without
+    an owner come from polymask versions before owners were recorded and are removed as then.
     """
     folder = as_path(folder)
     if not folder.is_dir():
         return 0
-    stale = [p for p in folder.rglob("*") if p.name.startswith(".") and TEMP_MARK in p.name]
+    stale = [
+        p
+        for p in folder.rglob("*")
+        if p.name.startswith(".") and TEMP_MARK in p.name and _owner_gone(p)
+    ]
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
+
+
+def _owner_gone(tmp: Any) -> bool:
+    parts = tmp.name.rsplit(TEMP_MARK, 1)[1].rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True  # no owner recorded
+    host, pid, _ = parts
+    if host == (socket.gethostname() or "localhost") and not _alive(int(pid)):
+        return True
+    try:
+        mtime = tmp.stat().st_mtime
+    except OSError:  # gone meanwhile
+        return False
+    return 0 < mtime < time.time() - STALE_AFTER_S  # 0: a store that keeps no times
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would end the process there: only the age rule applies
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

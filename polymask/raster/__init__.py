@@ -39,6 +39,7 @@ from polymask.conventions import (
 )
 from polymask.errors import AnnotationError, Problem
 from polymask.labels import LabelMap, UnknownLabel, UnknownPolicy
+from polymask.limits import check_size
 from polymask.model import ImageAnnotation, Shape
 from polymask.raster.center import paint as paint_center
 from polymask.raster.coco import ShapeTooLarge
@@ -83,6 +84,9 @@ def burn(
     elif order != "file":
         raise ValueError(f"unknown order {order!r}; expected one of {ORDERS}")
 
+    reason = check_size(annotation.width, annotation.height)
+    if reason:  # the loaders refuse such sizes; annotations built in code meet them here
+        raise AnnotationError([Problem(annotation.source, reason, code="PM021")])
     size = (annotation.height, annotation.width)
     dtype = np.uint8 if label_map.max_id <= 255 else np.uint16
     try:

@@ -9,6 +9,7 @@ and each start is logged as a cluster event, so the run can say which chunks ran
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,43 @@ def _run_chunk(index: int, chunk: list, fn: Callable, topic: str) -> list:
     except ValueError:  # not on a worker (a synchronous client in tests): nothing to log
         pass
     return [fn(item) for item in chunk]
+
+
+NO_WORKERS_WAIT_S = 60.0
+"""How long a run waits on a cluster without a single worker before it stops with an error.
+Dask itself waits for ever: tasks queue until a worker comes. A local cluster's nanny restarts
+a dead worker within seconds and a remote cluster may be scaling up, so a minute without any
+means none is coming (every worker died, or the cluster never had one)."""
+POLL_S = 0.05
+"""Pause between looks for finished chunks while none is ready (chunks take longer)."""
+
+
+class _WorkerWatch:
+    """Whether a cluster has had no worker for longer than :data:`NO_WORKERS_WAIT_S`; asks the
+    scheduler at most once a second."""
+
+    def __init__(self, client):
+        self.client = client
+        self.alone_since: float | None = None
+        self.asked = 0.0
+
+    def reset(self) -> None:
+        self.alone_since = None
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now - self.asked < 1:
+            return
+        self.asked = now
+        if self.client.nthreads():
+            self.alone_since = None
+            return
+        self.alone_since = self.alone_since or now
+        if now - self.alone_since > NO_WORKERS_WAIT_S:
+            raise UsageError(
+                f"the Dask cluster has had no workers for {NO_WORKERS_WAIT_S:g} s (did they all "
+                "die? see the workers' logs); stopping rather than waiting for ever"
+            )
 
 
 def dask_map(
@@ -64,9 +102,17 @@ def dask_map(
                 raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         topic = f"polymask-start-{uuid.uuid4().hex}"  # one topic per run: a shared scheduler
         futures = client.map(_run_chunk, range(len(chunks)), chunks, fn=fn, topic=topic, pure=False)
-        for future in as_completed(futures):
-            yield from future.result()
-            future.release()
+        pending = as_completed(futures)
+        waiting = _WorkerWatch(client)
+        while not pending.is_empty():
+            if not pending.has_ready():
+                waiting.check()
+                time.sleep(POLL_S)
+                continue
+            for future in pending.next_batch(block=False):
+                yield from future.result()
+                future.release()
+            waiting.reset()
         if report is not None:
             starts = Counter(msg["chunk"] for _, msg in client.get_events(topic))
             for index, n in sorted(starts.items()):

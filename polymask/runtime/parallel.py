@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from multiprocessing import resource_tracker
 from typing import TypeVar
 
@@ -41,6 +41,25 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def cap_workers(workers: int) -> int:
+    """At most one local worker process per core. More only take turns on the cores, each
+    with its own interpreter and memory: ``--scheduler dask -j 1000`` started 1,000 processes.
+    The cap is said on stderr, once per process for each value asked."""
+    cores = default_workers()
+    if workers <= cores:
+        return workers
+    _say_capped(workers, cores)
+    return cores
+
+
+@cache
+def _say_capped(asked: int, cores: int) -> None:
+    print(
+        f"polymask: note: {asked} workers asked, {cores} cores here: using {cores}",
+        file=sys.stderr,
+    )
 
 
 def check_scheduler(scheduler: str) -> str:
@@ -70,6 +89,8 @@ def pmap(
     """
     check_scheduler(scheduler)
     workers = default_workers() if workers is None else workers
+    if scheduler in ("processes", "dask"):
+        workers = cap_workers(workers)
     if chunksize is None:
         chunksize = default_chunksize(items, workers)
     if scheduler in ("dask",) or "://" in scheduler:

@@ -87,10 +87,14 @@ def check_boundary(boundary: object) -> float | None:
 
 def band_width(boundary: float, shape: tuple[int, int]) -> int:
     """Pixels of the band: ``boundary`` itself when >= 1, else that fraction of the diagonal
-    (at least 1), as Boundary IoU's ``dilation_ratio``."""
-    if boundary >= 1:
-        return int(round(boundary))
-    return max(1, int(round(boundary * float(np.hypot(*shape)))))
+    (at least 1), as Boundary IoU's ``dilation_ratio``.
+
+    Capped at half the shorter side, rounded up: every pixel then lies that close to the
+    image edge, so the band is the whole image and any wider one counts the same. The band's
+    work arrays are padded by the width on each side; uncapped, ``--boundary 100000`` asked
+    for 149 GiB to count a small image."""
+    d = int(round(boundary)) if boundary >= 1 else int(round(boundary * float(np.hypot(*shape))))
+    return max(1, min(d, (min(shape) + 1) // 2))
 
 
 class Confusion:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from polymask.errors import Problem
 from polymask.io.storage import as_path
+from polymask.io.walk import walk_files
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".gif")
 
@@ -35,14 +36,13 @@ class Pairing:
 
 
 def mask_files(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
-    """key -> file for every mask image under ``folder`` (hidden files and folders skipped)."""
+    """key -> file for every mask image under ``folder`` (hidden files and folders skipped,
+    symbolic links followed); special files and looping links are named in the problems."""
     found: dict[str, Path] = {}
-    problems = []
-    for path in sorted(folder.rglob("*")):
+    problems: list[Problem] = []
+    for path in walk_files(folder, MASK_SUFFIXES, problems):
         rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        if path.suffix.lower() not in MASK_SUFFIXES:
+        if any(part.startswith(".") for part in rel.parts):
             continue
         key = rel.with_suffix("").as_posix()
         if key in found:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from polymask.errors import Problem, UsageError
-from polymask.io.masks import MaskReadError, read_mask
+from polymask.io.masks import MaskFile, MaskReadError, load_mask
 from polymask.io.storage import as_path
 from polymask.labels import LabelMap, masks_label_map
 from polymask.runtime.parallel import default_workers, pmap
@@ -67,11 +67,9 @@ class _Decoded:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _read(
-    path: Path, out: _Decoded, buffer: Callable[[int], np.ndarray] | None
-) -> np.ndarray | None:
+def _read(path: Path, out: _Decoded) -> MaskFile | None:
     try:
-        return read_mask(path, buffer)
+        return load_mask(path)
     except MaskReadError as exc:
         out.problems.append(Problem(str(path), str(exc).removeprefix(f"{path}: ")))
         return None
@@ -81,24 +79,39 @@ def _read_pair(
     pair: MaskPair, out: _Decoded, reuse: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Both masks of a pair (the prediction None when it is missing), or None with the
-    problems in ``out`` (unreadable, sizes differ). ``reuse``: decode into this thread's
-    work arrays (:mod:`polymask.runtime.scratch`), for a caller done with the pair before the
-    next."""
+    problems in ``out`` (unreadable, over the memory budget, sizes differ). The sizes are
+    compared from the headers, before either mask is inflated. ``reuse``: decode into this
+    thread's work arrays (:mod:`polymask.runtime.scratch`), for a caller done with the pair
+    before the next."""
     buffers = (partial(scratch, "gt"), partial(scratch, "pred")) if reuse else (None, None)
-    gt = _read(pair.gt, out, buffers[0])
-    pred = _read(pair.pred, out, buffers[1]) if pair.pred is not None else None
+    gt = _read(pair.gt, out)
+    pred = _read(pair.pred, out) if pair.pred is not None else None
     if gt is None or (pair.pred is not None and pred is None):
         return None
-    if pred is not None and pred.shape != gt.shape:
+    if pred is not None and (pred.width, pred.height) != (gt.width, gt.height):
         out.problems.append(
             Problem(
                 str(pair.pred),
-                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
-                f"{pair.gt} ({gt.shape[1]}x{gt.shape[0]})",
+                f"size {pred.width}x{pred.height} differs from the ground truth "
+                f"{pair.gt} ({gt.width}x{gt.height})",
             )
         )
         return None
-    return gt, pred
+    gt_mask = _pixels(gt, out, buffers[0])
+    pred_mask = _pixels(pred, out, buffers[1]) if pred is not None else None
+    if gt_mask is None or (pred is not None and pred_mask is None):
+        return None
+    return gt_mask, pred_mask
+
+
+def _pixels(
+    mask: MaskFile, out: _Decoded, buffer: Callable[[int], np.ndarray] | None
+) -> np.ndarray | None:
+    try:
+        return mask.decode(buffer)
+    except MaskReadError as exc:
+        out.problems.append(Problem(str(mask.path), str(exc).removeprefix(f"{mask.path}: ")))
+        return None
 
 
 def _decode(pair: MaskPair) -> _Decoded:

@@ -122,24 +122,47 @@ def build_report(
     )
 
 
-def parse_class_thresholds(spec: str, names: list[str]) -> dict[int, float]:
-    """``road=0.9,person=0.7`` (names or ids) -> {class id: threshold}."""
-    by_name = {n: i for i, n in enumerate(names)}
-    out = {}
+def parse_threshold_spec(spec: str) -> dict[str, float]:
+    """``road=0.9,person=0.7`` -> {class name or id: threshold}, checked without knowing the
+    classes, so that a bad gate is refused before the scoring it would judge.
+
+    Each threshold is a Dice in [0, 1]: a NaN gate would pass or fail by accident (every
+    comparison with NaN is false), and one above 1 can never be met. A class given twice is
+    refused rather than one of its thresholds silently dropped.
+    """
+    out: dict[str, float] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, sep, value = item.rpartition("=")
+        name = name.strip()
         if not sep or not name:
             raise UsageError(f"expected CLASS=THRESHOLD, got {item!r}")
+        try:
+            threshold = float(value)
+        except ValueError:
+            raise UsageError(f"{item!r}: threshold {value!r} is not a number") from None
+        if not 0 <= threshold <= 1:  # false for NaN too
+            raise UsageError(f"{item!r}: threshold {value!r} is not a Dice in [0, 1]")
+        if name in out:
+            raise UsageError(f"class {name!r} is given two thresholds")
+        out[name] = threshold
+    return out
+
+
+def parse_class_thresholds(spec: str, names: list[str]) -> dict[int, float]:
+    """``road=0.9,person=0.7`` (names or ids) -> {class id: threshold}; see
+    :func:`parse_threshold_spec` for what is refused."""
+    by_name = {n: i for i, n in enumerate(names)}
+    out: dict[int, float] = {}
+    for name, threshold in parse_threshold_spec(spec).items():
         if name in by_name:
             cls = by_name[name]
         elif name.isdigit() and int(name) < len(names):
             cls = int(name)
         else:
             raise UsageError(f"unknown class {name!r}; classes: {', '.join(names)}")
-        try:
-            out[cls] = float(value)
-        except ValueError:
-            raise UsageError(f"{item!r}: threshold {value!r} is not a number") from None
+        if cls in out:
+            raise UsageError(f"class {names[cls]!r} is given two thresholds (by name and id)")
+        out[cls] = threshold
     return out
 
 

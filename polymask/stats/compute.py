@@ -30,7 +30,7 @@ from polymask.formats import (
     load_annotations,
 )
 from polymask.io.masks import MaskReadError, read_mask
-from polymask.io.storage import as_path
+from polymask.io.walk import find_files
 from polymask.labels import BACKGROUND, LabelMap
 from polymask.raster import burn
 from polymask.runtime.parallel import pmap
@@ -74,33 +74,55 @@ def histogram(classes: np.ndarray, instances: np.ndarray | None = None) -> Image
     An instance is a distinct non-zero id of the instance map; its pixels all carry one class,
     and an instance hidden entirely under later shapes has no pixels and is not counted.
     """
-    counts = np.bincount(classes.ravel())
+    flat = classes.ravel()
+    pieces = range(0, flat.size, COUNT_PIECE)
+    if len(pieces) <= 1:
+        counts = np.bincount(flat)
+    else:
+        counts = np.zeros(int(flat.max()) + 1, np.int64)
+        for start in pieces:
+            counts += np.bincount(flat[start : start + COUNT_PIECE], minlength=counts.size)
     ids = np.flatnonzero(counts)
     hist = ImageHistogram((classes.shape[1], classes.shape[0]), ids, counts[ids])
     if instances is not None:
-        inside = instances != 0
-        # one int per (class, instance) pair: both ids fit in 16 bits
-        pairs = classes[inside].astype(np.int64) << 16 | instances[inside]
-        keys, areas = np.unique(pairs, return_counts=True)
+        found = [_instance_areas(flat, instances.ravel(), s, s + COUNT_PIECE) for s in pieces]
+        keys, areas = found[0] if len(found) == 1 else _merge_areas(found)
         hist.object_areas = {}
         for cls, area in zip((keys >> 16).tolist(), areas.tolist(), strict=True):
             hist.object_areas.setdefault(cls, []).append(area)
     return hist
 
 
-def find_masks(inputs: Iterable[str | Path]) -> list[InputFile]:
-    """Mask PNGs named or found (recursively) below the given folders, sorted."""
-    found: dict[Path, InputFile] = {}
-    for item in inputs:
-        p = as_path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*.png")):
-                if f.is_file():
-                    found.setdefault(f, InputFile(f, p))
-        elif p.is_file():
-            found.setdefault(p, InputFile(p, p.parent))
-        else:
-            raise UsageError(f"{item}: no such file or folder")
+COUNT_PIECE = 1 << 20
+"""Pixels counted at a time: ``np.bincount`` and the instance keys take 8 bytes a pixel, so
+an image is counted in pieces of 1 Mpx (8 MiB of work arrays) and never costs 8 times its
+mask (see the memory budget, :mod:`polymask.limits`)."""
+
+
+def _instance_areas(
+    classes: np.ndarray, instances: np.ndarray, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(class << 16 | instance) keys of the instance pixels in ``start:stop``, ascending, and
+    the pixels of each: both ids fit in 16 bits."""
+    inside = instances[start:stop] != 0
+    pairs = classes[start:stop][inside].astype(np.int64) << 16 | instances[start:stop][inside]
+    return np.unique(pairs, return_counts=True)
+
+
+def _merge_areas(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    keys, where = np.unique(np.concatenate([k for k, _ in found]), return_inverse=True)
+    areas = np.zeros(keys.size, np.int64)
+    np.add.at(areas, where, np.concatenate([a for _, a in found]))
+    return keys, areas
+
+
+def find_masks(
+    inputs: Iterable[str | Path], problems: list[Problem] | None = None
+) -> list[InputFile]:
+    """Mask PNGs named or found (recursively, through symbolic links) below the given folders,
+    sorted; special files and looping links are skipped and named in ``problems``
+    (:func:`polymask.io.walk.find_files`)."""
+    found = {f: InputFile(f, root) for f, root in find_files(inputs, (".png",), problems).items()}
     if not found:
         raise UsageError(f"no mask PNGs found in {', '.join(map(str, inputs))}")
     return sorted(found.values(), key=lambda f: (str(f.root), f.key))
