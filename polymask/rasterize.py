@@ -227,14 +227,7 @@ def _write(
     for path, kind in ((cls_path, "mask"), (inst_path, "mask"), (over_path, "overlay")):
         if path is not None:
             check_free_or_ours(path, kind)
-    r = burn(
-        ann,
-        options.label_map,
-        convention,
-        order,
-        options.settings.unknown,
-        instances=inst_path is not None,
-    )
+    r = _burn(ann, convention, order, options, instances=inst_path is not None)
     detail = ""
     if over_path is not None:
         detail = _write_overlay(ann, r.classes, over_path)
@@ -309,18 +302,18 @@ def _up_to_date(
     )
 
 
+def _burn(
+    ann: ImageAnnotation, convention: str, order: str, options: RasterizeOptions, instances: bool
+):
+    """The maps of one image, as both writing and ``--check`` draw them."""
+    return burn(ann, options.label_map, convention, order, options.settings.unknown, instances)
+
+
 def _check(
     ann: ImageAnnotation, convention: str, order: str, frame, options: RasterizeOptions
 ) -> ImageOutcome:
     cls_path, inst_path, _ = _paths(ann.key, options, frame)
-    r = burn(
-        ann,
-        options.label_map,
-        convention,
-        order,
-        options.settings.unknown,
-        instances=inst_path is not None,
-    )
+    r = _burn(ann, convention, order, options, instances=inst_path is not None)
     for path, expected in ((cls_path, r.classes), (inst_path, r.instances)):
         if path is None:
             continue

@@ -122,6 +122,21 @@ output_format_opt = click.option(
 )
 
 
+def annotation_files(inputs, skipped: list, allow_empty: bool):
+    """The annotation files below ``inputs`` (special files and link loops appended to
+    ``skipped``); none at all is a usage error naming the inputs, unless ``allow_empty``."""
+    from polymask.formats import find_inputs
+
+    files = find_inputs(inputs, skipped)
+    if not files and not allow_empty:
+        for p in skipped:
+            click.echo(str(p), err=True)
+        raise click.UsageError(
+            f"no annotation files found in {', '.join(inputs)} (--allow-empty accepts that)"
+        )
+    return files
+
+
 def not_nan(ctx, param, value: float | None) -> float | None:
     """A callback for float options: click's FloatRange lets NaN through (every comparison with
     it is false), so a NaN gate would pass or fail by accident and a NaN beta would fail deep in

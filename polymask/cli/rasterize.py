@@ -13,6 +13,7 @@ from polymask.cli.options import (
     EXIT_USAGE,
     INPUT_PATH,
     OUTPUT_DIR,
+    annotation_files,
     config_opt,
     convention_opt,
     ignore_index_opt,
@@ -81,7 +82,6 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
     the classes found are numbered in sorted order and written to OUT/labels.txt; --check
     reads OUT/labels.txt.
     """
-    from polymask.formats import find_inputs
     from polymask.io.ownership import REFUSED_CODE
     from polymask.io.storage import as_path, atomic_write, remove_stale_temp
     from polymask.rasterize import RasterizeOptions, check_targets, find_orphans, rasterize_files
@@ -96,13 +96,7 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
         if mask_format == "tif" and not settings.format_options.reference:
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         skipped = []
-        files = find_inputs(inputs, skipped)
-        if not files and not allow_empty:
-            for p in skipped:
-                click.echo(str(p), err=True)
-            raise click.UsageError(
-                f"no annotation files found in {', '.join(inputs)} (--allow-empty accepts that)"
-            )
+        files = annotation_files(inputs, skipped, allow_empty)
         label_map = resolve_label_map(settings, masks=[out] if check else (), annotations=files)
     options = RasterizeOptions(
         out_dir=out,

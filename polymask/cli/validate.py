@@ -11,6 +11,7 @@ from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     INPUT_PATH,
+    annotation_files,
     config_opt,
     ignore_index_opt,
     labels_opt,
@@ -47,7 +48,6 @@ def validate(inputs, output_format, strict, exit_zero, allow_empty, **params):
     Each problem names the file, the JSON path in it (shapes[3].points), the line when known,
     and what is wrong.
     """
-    from polymask.formats import find_inputs
     from polymask.labels import given_label_map
     from polymask.report.problems import render
     from polymask.validate import validate_files
@@ -55,13 +55,7 @@ def validate(inputs, output_format, strict, exit_zero, allow_empty, **params):
     settings = settings_from(params, inputs)
     skipped = []
     with usage_errors():
-        files = find_inputs(inputs, skipped)
-        if not files and not allow_empty:
-            for p in skipped:
-                click.echo(str(p), err=True)
-            raise click.UsageError(
-                f"no annotation files found in {', '.join(inputs)} (--allow-empty accepts that)"
-            )
+        files = annotation_files(inputs, skipped, allow_empty)
         label_map = (
             given_label_map(settings.labels, settings.ignore_index)
             if settings.labels is not None
