@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "polymask"
 
 LAYERS: list[set[str]] = [
     {"polymask", "polymask.errors", "polymask.limits"},
-    {"polymask.io", "polymask.runtime"},
+    {"polymask.io"},
+    {"polymask.runtime"},
     {
         "polymask.labels",
         "polymask.model",

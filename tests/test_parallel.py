@@ -149,3 +149,33 @@ def test_default_chunks_balance_small_runs_and_cap_large_ones():
     assert default_chunksize(list(range(80)), 2) == 10  # a quarter of a worker's 40
     assert default_chunksize(list(range(100_000)), 8) == MAX_CHUNK
     assert default_chunksize(iter(range(10)), 2) == 4  # unknown length
+
+
+def test_a_stopped_worker_exits_even_where_python_swallows_exceptions(tmp_path):
+    """pool.terminate() sends one SIGTERM and waits: a worker must exit whatever it is doing
+    (here: inside a handler that swallows every exception, as finalizers do), and remove the
+    temporary of the mask it was writing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    tmp = tmp_path / ".a.png.polymask-tmp-x"
+    code = textwrap.dedent(
+        f"""
+        import os, signal, time
+        from polymask.io import storage
+        from polymask.runtime.parallel import _leave_signals_to_parent
+        _leave_signals_to_parent()
+        open({str(tmp)!r}, "wb").close()
+        storage._IN_FLIGHT.add({str(tmp)!r})
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+        except BaseException:
+            pass
+        time.sleep(5)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], timeout=30)
+    assert run.returncode == 128 + signal.SIGTERM
+    assert not tmp.exists()

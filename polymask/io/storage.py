@@ -64,6 +64,7 @@ def atomic_write(path: Any, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}{TEMP_MARK}{_owner()}-{uuid.uuid4().hex[:16]}")
     # the temporary is created inside the try: an interrupt landing right after it exists
     # (Ctrl-C after os.open returns) still removes it; its name is new, so it is ours to remove
+    _IN_FLIGHT.add(str(tmp))  # before it exists, for a worker stopped from outside
     try:
         if not is_local(path):
             tmp.write_bytes(data)
@@ -77,6 +78,22 @@ def atomic_write(path: Any, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        _IN_FLIGHT.discard(str(tmp))
+
+
+_IN_FLIGHT: set[str] = set()
+"""Local temporaries this process is writing at the moment (one at most, per thread)."""
+
+
+def remove_own_temporaries() -> None:
+    """Remove the temporaries this process is writing: for a worker that is being stopped and
+    exits at once, without unwinding (see :mod:`polymask.runtime.parallel`)."""
+    for name in list(_IN_FLIGHT):
+        try:
+            os.unlink(name)
+        except OSError:
+            pass  # not created yet, or already renamed into place
 
 
 def _owner() -> str:

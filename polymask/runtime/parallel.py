@@ -21,6 +21,8 @@ from functools import cache, partial
 from multiprocessing import resource_tracker
 from typing import TypeVar
 
+from polymask.io.storage import remove_own_temporaries
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -236,9 +238,11 @@ def _leave_signals_to_parent() -> None:
 
 
 def _exit_quietly(signum: int, frame) -> None:
-    """SIGTERM (how a pool stops its workers) as an exception, not a sudden death: a mask being
-    written removes its temporary file on the way out (see ``atomic_write``)."""
-    raise SystemExit(128 + signum)
+    """SIGTERM, how a pool stops its workers: remove the temporary of a mask being written, then
+    exit at once. Not an exception: one raised where Python swallows it (a finalizer, a
+    callback) would leave the worker alive and the pool waiting for it for ever."""
+    remove_own_temporaries()
+    os._exit(128 + signum)
 
 
 def stop_workers() -> None:
