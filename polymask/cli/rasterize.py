@@ -85,6 +85,7 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
     from polymask.io.ownership import REFUSED_CODE
     from polymask.io.storage import as_path, atomic_write, remove_stale_temp
     from polymask.rasterize import RasterizeOptions, check_targets, find_orphans, rasterize_files
+    from polymask.report.problems import render_text
     from polymask.runtime.parallel import RunReport
     from polymask.settings import resolve_label_map
 
@@ -133,8 +134,8 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
         failed_files = len({p.file for p in problems if p.severity == "error"})
     # only when every file was read: one that was not names no keys, its masks would look orphaned
     orphans = find_orphans(options, produced) if check and not failed_files else []
-    for p in sorted(problems, key=lambda p: (p.file, p.path)):
-        click.echo(str(p))
+    problems.sort(key=lambda p: (p.file, p.path))
+    click.echo(render_text(problems, full_list="polymask validate --output-format json"), nl=False)
     for image in sorted(outcomes, key=lambda i: i.key):
         label = image.status if image.status in ("missing", "differs") else "note"
         click.echo(f"{label}: {image.key}: {image.detail}")

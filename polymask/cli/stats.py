@@ -139,6 +139,7 @@ def stats(
     from rich.console import Console
 
     from polymask.io.reports import write_report
+    from polymask.report.problems import render_text
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
     from polymask.settings import resolve_label_map
     from polymask.stats.compute import collect, summarize
@@ -167,8 +168,7 @@ def stats(
             acc, problems, failed = collect(
                 files, source, settings, label_map, on_file=lambda: bar.advance(task)
             )
-    for p in problems:
-        click.echo(str(p), err=True)
+    click.echo(render_text(problems, full_list="--json"), err=True, nl=False)
     report = summarize(acc, label_map, source, beta, problems, failed)
     if not report.images and not failed and not allow_empty:
         raise click.UsageError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
 
@@ -29,8 +31,43 @@ class ValidationReport(BaseModel):
     problems: list[ProblemEntry]
 
 
-def render_text(problems: Iterable[Problem]) -> str:
-    return "".join(f"{p}\n" for p in problems)
+SHOWN_ALIKE = 3
+"""Warnings of one kind printed in text output before the rest are counted in one line."""
+
+
+def render_text(
+    problems: Iterable[Problem],
+    shown: int = SHOWN_ALIKE,
+    full_list: str = "--output-format json",
+) -> str:
+    """One line per problem, except warnings of a kind seen ``shown`` times already: those are
+    counted in one line at the end (a COCO file with wrong ``area`` fields would otherwise
+    print a line per annotation). Errors are all shown; ``full_list`` names the output that
+    keeps every problem."""
+    lines, extra, first = [], Counter(), {}
+    for p in problems:
+        kind = _kind(p)
+        if p.severity == "warning" and kind in first and first[kind][1] >= shown:
+            extra[kind] += 1
+            continue
+        count = first.get(kind, (p, 0))[1]
+        first[kind] = (first.get(kind, (p, 0))[0], count + 1)
+        lines.append(f"{p}\n")
+    for kind, n in extra.items():
+        example = first[kind][0]
+        lines.append(
+            f"... and {n:,} more warnings like {example.message!r} ({example.code}); "
+            f"{full_list} lists every one\n"
+        )
+    return "".join(lines)
+
+
+def _kind(p: Problem) -> tuple[str, str, str]:
+    """Problems alike but for their numbers and quoted names are one kind."""
+    return p.severity, p.code, _ALIKE.sub("#", p.message)
+
+
+_ALIKE = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|'[^']*'|\"[^\"]*\"")
 
 
 def render_json(problems: Iterable[Problem], files_checked: int) -> str:
