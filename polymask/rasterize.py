@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,15 +26,15 @@ from polymask.formats import (
     detect_format,
     load_annotations,
 )
-from polymask.io.masks import FINGERPRINT_KEY, MaskReadError, read_mask, write_png
+from polymask.io.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.io.ownership import (
+    ERROR_MAP_MARK,
     OVERLAY_COMMENT,
     REFUSED_CODE,
     ForeignFile,
     check_free_or_ours,
     is_free_or_ours,
 )
-from polymask.io.png import SIGNATURE
 from polymask.io.storage import as_path, atomic_write, is_local
 from polymask.io.walk import walk_files
 from polymask.labels import LabelMap
@@ -142,7 +140,8 @@ def _unchanged_single_image(
         return False
     convention, order = options.settings.convention_for(fmt), options.settings.order_for(fmt)
     fingerprint = _fingerprint(data_hash, item.key, convention, order, fmt, options)
-    return _up_to_date(fingerprint, *_paths(item.key, options))
+    cls_path, inst_path, over_path = _paths(item.key, options)
+    return _up_to_date(fingerprint, _marks(None, cls_path, inst_path), over_path)
 
 
 def _geotiff_frame(fmt: str, options: RasterizeOptions):
@@ -222,10 +221,11 @@ def _write(
     options: RasterizeOptions,
 ):
     cls_path, inst_path, over_path = _paths(ann.key, options, frame)
-    if not options.force and _up_to_date(fingerprint, cls_path, inst_path, over_path, frame):
+    marks = _marks(frame, cls_path, inst_path)
+    if not options.force and _up_to_date(fingerprint, marks, over_path):
         return ImageOutcome(ann.key, "skipped")
     for path, kind in ((cls_path, "mask"), (inst_path, "mask"), (over_path, "overlay")):
-        if path is not None:
+        if path is not None and marks.get(path) in (None, ERROR_MAP_MARK):  # else ours: read
             check_free_or_ours(path, kind)
     r = _burn(ann, convention, order, options, instances=inst_path is not None)
     detail = ""
@@ -248,57 +248,25 @@ def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool 
 
 
 def _stored_fingerprint(path: Path, frame) -> str | None:
-    """The fingerprint of a mask file, or None where there is none to trust (see
-    :func:`_intact_png_fingerprint`; a GeoTIFF's is read as it is)."""
+    """The fingerprint of a mask file, or None where there is none to trust: a PNG must be
+    intact (a byte flipped in its pixels would leave the fingerprint chunk as it was, and the
+    broken mask would be skipped on every rerun); a GeoTIFF's is read as it is."""
     if frame is None:
-        return _intact_png_fingerprint(path)
+        return read_fingerprint(path, intact=True)
     from polymask.io.geotiff import read_geotiff_fingerprint
 
     return read_geotiff_fingerprint(path)
 
 
-def _intact_png_fingerprint(path: Path) -> str | None:
-    """The fingerprint of a PNG mask whose bytes are all as written, else None.
-
-    The fingerprint is one text chunk: a byte flipped in the pixel data after the mask was
-    written leaves it intact, and the broken mask would be skipped on every rerun. So the whole
-    file is checked first: the signature, the CRC-32 of every chunk (the IDAT CRCs cover the
-    compressed pixels), IHDR first, and IEND last with nothing after it. CRCs rather than a
-    decode: the file is read once and nothing is inflated, so the skip path stays cheap
-    (benchmarks/rasterize.py, "rerun on unchanged files").
-    """
-    try:
-        data = memoryview(as_path(path).read_bytes())
-    except OSError:
-        return None
-    if data[: len(SIGNATURE)] != SIGNATURE or data[12:16] != b"IHDR":
-        return None
-    pos, found = len(SIGNATURE), None
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        end = pos + 8 + length
-        if end + 4 > len(data) or zlib.crc32(data[pos + 4 : end]) != int.from_bytes(
-            data[end : end + 4], "big"
-        ):
-            return None
-        kind = data[pos + 4 : pos + 8]
-        if kind == b"tEXt":
-            key, _, value = bytes(data[pos + 8 : end]).partition(b"\0")
-            if key == FINGERPRINT_KEY.encode():
-                found = value.decode("latin-1")
-        elif kind == b"IEND":
-            return found if end + 4 == len(data) else None
-        pos = end + 4
-    return None
+def _marks(frame, *paths: Path | None) -> dict[Path, str | None]:
+    """The fingerprint of each mask path given (None: missing, damaged or not a mask), read
+    once for both questions asked of it: is it up to date, and is it polymask's to replace."""
+    return {p: _stored_fingerprint(p, frame) for p in paths if p is not None}
 
 
-def _up_to_date(
-    fingerprint: str, cls_path: Path, inst_path: Path | None, over_path: Path | None, frame=None
-):
-    return (
-        _stored_fingerprint(cls_path, frame) == fingerprint
-        and (inst_path is None or _stored_fingerprint(inst_path, frame) == fingerprint)
-        and (over_path is None or over_path.exists())
+def _up_to_date(fingerprint: str, marks: dict[Path, str | None], over_path: Path | None) -> bool:
+    return all(mark == fingerprint for mark in marks.values()) and (
+        over_path is None or over_path.exists()
     )
 
 
@@ -348,8 +316,7 @@ def find_orphans(options: RasterizeOptions, keys: set[str]) -> list[Path]:
             if any(path.is_relative_to(d) for d in inside):
                 continue  # another output folder's files (-o out --instances out/inst)
             key = path.relative_to(folder).with_suffix("").as_posix()
-            frame = None if path.suffix.lower() == ".png" else "tif"
-            if key not in keys and _stored_fingerprint(path, frame) is not None:
+            if key not in keys and is_free_or_ours(path, "mask"):  # exists: so ours
                 orphans.append(path)
     return orphans
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from polymask.io.masks import FINGERPRINT_KEY, voc_palette
-from polymask.io.storage import as_path, atomic_write
+from polymask.io.storage import as_path, atomic_write, is_local
 
 
 @dataclass(frozen=True)
@@ -157,9 +157,16 @@ def read_geotiff(path: str | Path) -> np.ndarray:
 
 @contextmanager
 def _open(path):
-    """A raster read from its bytes, so local paths and storage URLs read the same way."""
+    """A raster opened for reading: a local file by its path, so that a tag or the header is
+    read without the pixels (a folder of large orthophotos under mask names costs a header
+    each); a storage URL from its bytes, which rasterio cannot reach itself."""
+    import rasterio
     from rasterio.io import MemoryFile
 
-    data = as_path(path).read_bytes()
-    with MemoryFile(data) as mem, mem.open() as ds:
+    path = as_path(path)
+    if is_local(path):
+        with rasterio.open(path) as ds:
+            yield ds
+        return
+    with MemoryFile(path.read_bytes()) as mem, mem.open() as ds:
         yield ds

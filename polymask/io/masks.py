@@ -73,15 +73,25 @@ def write_png(
     atomic_write(as_path(path), encode_png(array, fingerprint, palette))
 
 
-def read_fingerprint(path: str | Path) -> str | None:
-    """The fingerprint stored in a mask PNG, or None (missing file, other PNG, unreadable)."""
-    from PIL import Image
+HEAD_BYTES = 1 << 12
+"""Enough of a polymask PNG for its signature, header, palette and fingerprint."""
+
+
+def read_fingerprint(path: str | Path, intact: bool = False) -> str | None:
+    """The fingerprint stored in a mask PNG, or None (missing file, other PNG, unreadable).
+
+    Only the first bytes are read, unless ``intact``: then the whole file, and the fingerprint
+    counts only when every chunk is as written (:func:`polymask.io.png.text_value`), so that a
+    mask damaged since is not taken as up to date.
+    """
+    from polymask.io import png
 
     try:
-        with _open(path) as f, Image.open(f) as img:
-            return img.info.get(FINGERPRINT_KEY) if img.format == "PNG" else None
-    except (OSError, ValueError):
+        with _open(path) as f:
+            data = f.read() if intact else f.read(HEAD_BYTES)
+    except OSError:
         return None
+    return png.text_value(data, FINGERPRINT_KEY, whole=intact)
 
 
 @contextlib.contextmanager
@@ -171,14 +181,23 @@ def load_mask(path: str | Path) -> MaskFile:
 
     try:
         with _open(path) as f:
-            data = f.read()
+            head = f.read(PNG_HEADER_BYTES)
+            size = header_size(head)
+            reason = check_size(*size) if size else None
+            if reason:  # refused before the rest of a (maybe huge) file is read
+                raise MaskReadError(f"{path}: {reason}")
+            data = head + f.read()
     except OSError as exc:
         raise MaskReadError(f"{path}: cannot read image: {exc}") from exc
-    width, height = header_size(data) or _header_size(path, data)
+    width, height = size or _header_size(path, data)
     reason = check_size(width, height)
     if reason:
         raise MaskReadError(f"{path}: {reason}")
     return MaskFile(path, data, width, height)
+
+
+PNG_HEADER_BYTES = 24
+"""A PNG's signature and the start of its IHDR: enough for :func:`polymask.io.png.header_size`."""
 
 
 def _header_size(path: str | Path, data: bytes) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import numpy as np
@@ -139,6 +139,60 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return struct.unpack_from(">II", data, 16)
 
 
+def chunks(data: bytes, verify: bool = True) -> Iterator[tuple[bytes, int, int]]:
+    """``(type, start, end)`` of each chunk after the signature, ``data[start:end]`` its data,
+    in file order up to IEND (or to where fewer than a chunk's 12 bytes are left).
+
+    With ``verify``, a chunk that runs past the end of ``data`` or whose CRC-32 is wrong raises
+    ValueError when it is reached; without, nothing is checked but the signature (for reading
+    text chunks from the first bytes of a file). The one chunk reader of the package: decoding,
+    fingerprints and integrity checks all walk a file with it.
+    """
+    if not data.startswith(SIGNATURE):
+        raise ValueError("not a PNG")
+    pos, view = len(SIGNATURE), memoryview(data)  # CRCs over views: no copy of the pixels
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind, start, end = bytes(data[pos + 4 : pos + 8]), pos + 8, pos + 8 + length
+        if verify and (
+            end + 4 > len(data)
+            or zlib.crc32(view[start:end], zlib.crc32(kind))
+            != int.from_bytes(data[end : end + 4], "big")
+        ):
+            raise ValueError(f"{kind!r} chunk at byte {pos} is cut short or damaged")
+        yield kind, start, end
+        if kind == b"IEND":
+            return
+        pos = end + 4
+
+
+def text_value(data: bytes, key: str, whole: bool = False) -> str | None:
+    """The value of the ``key`` tEXt chunk of a PNG, or None.
+
+    ``whole`` False: ``data`` may be the first bytes of the file; texts before the pixels are
+    read (where polymask writes them), nothing is verified. ``whole`` True: ``data`` is the
+    whole file, and the value is given only when the file is intact: IHDR first, every CRC
+    right, IEND last with nothing after it. A text chunk survives damage to the pixels, so an
+    intact file is what a caller that trusts the value (an up-to-date mask) must ask for.
+    """
+    wanted, found = key.encode("latin-1"), None
+    try:
+        for i, (kind, start, end) in enumerate(chunks(data, verify=whole)):
+            if i == 0 and kind != b"IHDR":
+                return None
+            if kind == b"tEXt":
+                name, _, value = bytes(data[start:end]).partition(b"\0")
+                if name == wanted:
+                    found = value.decode("latin-1")
+            elif kind == b"IDAT" and not whole:
+                return found
+            elif kind == b"IEND":
+                return found if end + 4 == len(data) else None
+    except ValueError:
+        return None
+    return None if whole else found
+
+
 def decode(
     data: bytes, max_pixels: int, buffer: Callable[[int], np.ndarray] | None = None
 ) -> np.ndarray | None:
@@ -156,23 +210,16 @@ def decode(
     8-bit result is then a view of it (rows strided past their filter bytes), valid until the
     buffer is next used. Without it the result is a new contiguous array.
     """
-    if not data.startswith(SIGNATURE):
+    idat, header = [], None
+    try:
+        for kind, start, end in chunks(data):
+            if kind == b"IHDR":
+                length = end - start
+                header = struct.unpack_from(">IIBBBBB", data, start) if length == 13 else None
+            elif kind == b"IDAT":
+                idat.append(data[start:end])
+    except ValueError:
         return None
-    pos, idat, header = len(SIGNATURE), [], None
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4 : pos + 8]
-        end = pos + 8 + length
-        body = data[pos + 8 : end]
-        if end + 4 > len(data) or zlib.crc32(kind + body) != struct.unpack_from(">I", data, end)[0]:
-            return None
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body) if length == 13 else None
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
     if header is None or not idat:
         return None
     w, h, depth, colour, _, _, interlace = header
