@@ -265,15 +265,62 @@ def test_decoding_stays_a_bounded_number_of_pairs_ahead():
     """The pool's feeder may not run ahead of the results taken, or masks pile up in memory."""
     import threading
 
-    from polymask.score.run import _bounded
+    from polymask.score.run import _Bounded
 
-    items, consumed = _bounded(list(range(50)), 4)
+    bounded = _Bounded(list(range(50)), 4)
+    items = iter(bounded)
     assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
     got = []
-    feeder = threading.Thread(target=lambda: got.append(next(items)), daemon=True)
+    feeder = threading.Thread(target=lambda: got.append(next(items, None)), daemon=True)
     feeder.start()
     feeder.join(0.2)
     assert feeder.is_alive() and got == []  # a fifth pair waits for a result to be taken
-    consumed()
+    bounded.consumed()
     feeder.join(5)
     assert got == [4]
+    # a run that ends early frees a feeder waiting at the gate: the iteration ends
+    feeder = threading.Thread(target=lambda: got.append(next(items, None)), daemon=True)
+    feeder.start()
+    feeder.join(0.2)
+    assert feeder.is_alive()
+    bounded.stop()
+    feeder.join(5)
+    assert not feeder.is_alive() and got == [4, None]
+
+
+def test_an_error_while_counting_on_the_device_path_ends_the_run(tmp_path):
+    """The device path (workers decode, this process counts): an error in the counting, or a
+    Ctrl-C, must stop the pool and reach the caller, not leave it waiting for its feeder."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import numpy as np
+        from polymask.io.masks import write_png
+        from polymask.score import run
+        from polymask.score.pairing import MaskPair
+        from polymask.score.types import ScoreOptions
+
+        work = []
+        for i in range(300):
+            path = {str(tmp_path)!r} + f"/m{{i}}.png"
+            write_png(path, np.zeros((8, 8), np.uint8))
+            work.append(MaskPair(str(i), path, path))
+
+        class Failing:
+            c, n = 1, 0
+            def update(self, gt, pred, names):
+                self.n += 1
+                if self.n == 40:
+                    raise RuntimeError("counting failed")
+
+        try:
+            run._count_here(work, Failing(), ScoreOptions(workers=2), [], None)
+        except RuntimeError as exc:
+            print("raised:", exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "raised: counting failed" in done.stdout, done.stderr

@@ -64,6 +64,11 @@ def _say_capped(asked: int, cores: int) -> None:
     )
 
 
+def is_cluster(scheduler: str) -> bool:
+    """Whether work goes to a Dask cluster (a local one, or a scheduler's address)."""
+    return scheduler == "dask" or "://" in scheduler
+
+
 def check_scheduler(scheduler: str) -> str:
     if scheduler in LOCAL_SCHEDULERS or "://" in scheduler:
         return scheduler
@@ -95,7 +100,7 @@ def pmap(
         workers = cap_workers(workers)
     if chunksize is None:
         chunksize = default_chunksize(items, workers)
-    if scheduler in ("dask",) or "://" in scheduler:
+    if is_cluster(scheduler):
         from polymask.runtime.dask_cluster import dask_map
 
         yield from dask_map(

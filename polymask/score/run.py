@@ -26,7 +26,7 @@ from polymask.errors import Problem, UsageError
 from polymask.io.masks import MaskFile, MaskReadError, load_mask
 from polymask.io.storage import as_path
 from polymask.labels import LabelMap, masks_label_map
-from polymask.runtime.parallel import default_workers, pmap
+from polymask.runtime.parallel import default_workers, is_cluster, pmap
 from polymask.runtime.scratch import scratch
 from polymask.score import metrics as M
 from polymask.score.confusion import (
@@ -225,7 +225,7 @@ def _engine_device(options: ScoreOptions) -> str | None:
 
     A Dask cluster's workers count on their CPUs whatever this machine has: ``auto`` means the
     CPU there, and an explicit CUDA device is refused rather than silently not used."""
-    if options.scheduler == "dask" or "://" in options.scheduler:
+    if is_cluster(options.scheduler):
         if options.device.partition(":")[0] == "cuda":
             raise ValueError(DASK_CUDA)
         return resolve_device("cpu" if options.device == "auto" else options.device)
@@ -258,19 +258,24 @@ def _count_here(work, engine, options, problems, progress) -> tuple[Rows, int]:
     """Workers decode; this process's engine checks and counts (on its device)."""
     pairs = {p.key: p for p in work}
     keys = []
-    items, consumed = _bounded(work, 3 * CHUNK * (options.workers or default_workers()))
-    for done, item in enumerate(pmap(_decode, items, options.workers, CHUNK, options.scheduler), 1):
-        consumed()
-        problems += item.problems
-        if item.gt is not None:
-            pair = pairs[item.key]
-            try:
-                engine.update(item.gt, item.pred, names=(pair.gt, pair.pred))
-                keys.append(item.key)
-            except MaskValueError as exc:
-                problems += exc.problems
-        if progress:
-            progress(done)
+    items = _Bounded(work, 3 * CHUNK * (options.workers or default_workers()))
+    results = pmap(_decode, items, options.workers, CHUNK, options.scheduler)
+    try:
+        for done, item in enumerate(results, 1):
+            items.consumed()
+            problems += item.problems
+            if item.gt is not None:
+                pair = pairs[item.key]
+                try:
+                    engine.update(item.gt, item.pred, names=(pair.gt, pair.pred))
+                    keys.append(item.key)
+                except MaskValueError as exc:
+                    problems += exc.problems
+            if progress:
+                progress(done)
+    finally:  # an error or Ctrl-C here: the pool's feeder may wait at the gate, free it first
+        items.stop()
+        results.close()
     return list(zip(keys, engine.compute(), strict=True)), engine.c
 
 
@@ -283,22 +288,33 @@ def _per_image(rows: Rows, num_classes: int, boundary: float | None) -> PerImage
     return PerImage([k for k, _ in rows], *table)
 
 
-def _bounded(work: list[MaskPair], limit: int) -> tuple[Iterator[MaskPair], Callable[[], None]]:
-    """The pairs as an iterator that stays at most ``limit`` pairs ahead of the results
-    consumed (call the second value once per result).
+class _Bounded:
+    """The pairs, iterated at most ``limit`` ahead of the results consumed (call
+    :meth:`consumed` once per result).
 
     A process pool takes its inputs as fast as its workers run and queues their results; when
     decoding outpaces counting, decoded masks would pile up in memory. Here the pool's feeder
     thread waits until the parent has taken results, so memory stays flat however many images.
+    A run that ends early must call :meth:`stop`: the pool, when stopped, waits for its feeder,
+    which would otherwise wait at the gate for ever.
     """
-    gate = threading.Semaphore(limit)
 
-    def feed() -> Iterator[MaskPair]:
-        for pair in work:
-            gate.acquire()
+    def __init__(self, work: list[MaskPair], limit: int):
+        self._work, self._gate, self._stopped = work, threading.Semaphore(limit), False
+
+    def __iter__(self) -> Iterator[MaskPair]:
+        for pair in self._work:
+            self._gate.acquire()
+            if self._stopped:
+                return
             yield pair
 
-    return feed(), gate.release
+    def consumed(self) -> None:
+        self._gate.release()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._gate.release()
 
 
 def _class_names(label_map: LabelMap | None, num_classes: int) -> list[str]:
