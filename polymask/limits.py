@@ -34,15 +34,17 @@ def max_pixels() -> int:
     """The budget of this process: :data:`BUDGET_ENV` when it holds a positive integer, else
     :data:`MAX_PIXELS`. Read from the environment on each call (a dictionary look-up), so that
     readers in any layer and in any worker process see the one value the settings resolved."""
-    value = os.environ.get(BUDGET_ENV)
-    if value:
-        try:
-            budget = int(value)
-        except ValueError:
-            return MAX_PIXELS
-        if budget > 0:
-            return budget
-    return MAX_PIXELS
+    return parse_budget(os.environ.get(BUDGET_ENV)) or MAX_PIXELS
+
+
+def parse_budget(raw: str | None) -> int | None:
+    """The budget a :data:`BUDGET_ENV` value gives: a positive integer, else None (unset or not
+    a budget; the settings refuse such a value when a run starts)."""
+    try:
+        budget = int(raw) if raw else 0
+    except ValueError:
+        return None
+    return budget if budget > 0 else None
 
 
 def pixels_text(n: int) -> str:

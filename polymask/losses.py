@@ -204,7 +204,14 @@ def _define() -> dict[str, type]:
                     raise ValueError(
                         f"Expected argument `{name}` to be a non-negative number, but got {value}."
                     )
-            self.dice = DiceLoss(ignore_index, weight, smooth, include_background, True, batch_dice)
+            self.dice = DiceLoss(
+                ignore_index=ignore_index,
+                weight=weight,
+                smooth=smooth,
+                include_background=include_background,
+                softmax=True,
+                batch_dice=batch_dice,
+            )
             self.lambda_dice, self.lambda_ce = float(lambda_dice), float(lambda_ce)
 
         def forward(self, input: Tensor, target: Tensor) -> Tensor:

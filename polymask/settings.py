@@ -43,7 +43,7 @@ from polymask.labels import (
     given_label_map,
     masks_label_map,
 )
-from polymask.limits import BUDGET_ENV, MAX_PIXELS
+from polymask.limits import BUDGET_ENV, MAX_PIXELS, parse_budget
 from polymask.runtime.parallel import check_scheduler, pmap
 
 if TYPE_CHECKING:
@@ -147,11 +147,8 @@ def _publish_budget(given: int | None, configured: int | None) -> int:
         raw = _published[0]
     budget = given
     if budget is None and raw:
-        try:
-            budget = int(raw)
-        except ValueError:
-            budget = 0
-        if budget <= 0:
+        budget = parse_budget(raw)
+        if budget is None:
             raise UsageError(f"{BUDGET_ENV}: expected a positive number of pixels, got {raw!r}")
     budget = budget or configured or MAX_PIXELS
     _published = (raw, str(budget))

@@ -67,7 +67,7 @@ def test_a_cluster_without_workers_ends_the_run(dataset, monkeypatch):
     distributed = pytest.importorskip("distributed")
     from polymask.runtime import dask_cluster
 
-    monkeypatch.setattr(dask_cluster, "NO_WORKERS_WAIT_S", 1.0, raising=False)
+    monkeypatch.setattr(dask_cluster, "NO_WORKERS_WAIT_S", 1.0)
     with distributed.LocalCluster(
         n_workers=0, processes=False, dashboard_address=":0", silence_logs=50
     ) as empty:

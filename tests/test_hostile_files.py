@@ -97,6 +97,11 @@ def _inherited() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != BUDGET_ENV}
 
 
+def rasterize(data: Path, tmp_path: Path, *extra) -> Run:
+    """``polymask rasterize DATA -o TMP/masks EXTRA... --workers 1``, measured."""
+    return polymask("rasterize", data, "-o", tmp_path / "masks", *extra, "--workers", "1")
+
+
 def assert_bounded(run: Run, code: int, *named: str) -> None:
     """The exit code, within the memory and time bounds, no traceback, and each of ``named``
     on one line of the output together with what is wrong."""
@@ -264,16 +269,7 @@ def test_a_declared_32768x32768_image_is_named_by_every_command(tmp_path):
     assert [
         p["file"].endswith("bomb.json") and expected in p["message"] for p in report["problems"]
     ] == [True]
-    run = polymask(
-        "rasterize",
-        data,
-        "-o",
-        tmp_path / "masks",
-        "--instances",
-        tmp_path / "inst",
-        "--workers",
-        "1",
-    )
+    run = rasterize(data, tmp_path, "--instances", tmp_path / "inst")
     assert_bounded(run, 1, "bomb.json")
     assert expected in run.out + run.err
     assert (tmp_path / "masks" / "good.png").is_file()
@@ -321,16 +317,7 @@ def test_an_embedded_12000x12000_png_gets_a_mask_but_no_overlay(tmp_path):
     embedded = base64.b64encode(buf.getvalue()).decode()
     labelme(data / "big.json", 12000, 12000, imageData=embedded)
     labelme(data / "good.json", 16, 12, imageData=base64.b64encode(_jpeg((16, 12))).decode())
-    run = polymask(
-        "rasterize",
-        data,
-        "-o",
-        tmp_path / "masks",
-        "--overlay",
-        tmp_path / "over",
-        "--workers",
-        "1",
-    )
+    run = rasterize(data, tmp_path, "--overlay", tmp_path / "over")
     assert_bounded(
         run, 0, "big: no overlay: imageData: image size 12000x12000 (144 Mpx) at 12 bytes a pixel"
     )
@@ -352,16 +339,7 @@ def test_truncated_images_get_no_overlay(tmp_path):
     huge = head[:sof] + struct.pack(">HH", 10000, 10000) + head[sof + 4 : sos + 40]
     (data / "huge.jpg").write_bytes(huge)
     labelme(data / "huge.json", 10000, 10000)
-    run = polymask(
-        "rasterize",
-        data,
-        "-o",
-        tmp_path / "masks",
-        "--overlay",
-        tmp_path / "over",
-        "--workers",
-        "1",
-    )
+    run = rasterize(data, tmp_path, "--overlay", tmp_path / "over")
     assert_bounded(
         run,
         0,
@@ -391,16 +369,7 @@ def test_an_overlay_image_that_is_a_fifo_is_named_not_opened(tmp_path):
     data = tmp_path / "data"
     labelme(data / "fifo.json", 16, 12, imagePath="fifo.jpg")
     os.mkfifo(data / "fifo.jpg")
-    run = polymask(
-        "rasterize",
-        data,
-        "-o",
-        tmp_path / "masks",
-        "--overlay",
-        tmp_path / "over",
-        "--workers",
-        "1",
-    )
+    run = rasterize(data, tmp_path, "--overlay", tmp_path / "over")
     assert_bounded(run, 0, "fifo: no overlay: image", "is a FIFO, not a regular file")
     assert (tmp_path / "masks" / "fifo.png").is_file()
 

@@ -112,8 +112,9 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
     if not check:
         check_targets(files, options)  # nothing is written when a target is not ours
         out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, settings.instances, settings.overlay):
-            if folder:
+        folders = [as_path(f) for f in (out, settings.instances, settings.overlay) if f]
+        for folder in folders:  # a folder inside another is swept with it, not twice
+            if not any(other != folder and _inside(folder, other) for other in folders):
                 remove_stale_temp(folder)
         atomic_write(out / "labels.txt", label_map.to_text().encode())
     counts: dict[str, int] = {}
@@ -155,3 +156,11 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
     if any(p.code == REFUSED_CODE for p in problems):
         sys.exit(EXIT_USAGE)  # an output refused: an I/O error, not a check that failed
     sys.exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+def _inside(folder, other) -> bool:
+    from polymask.io.storage import is_local
+
+    if is_local(folder) and is_local(other):
+        return folder.resolve().is_relative_to(other.resolve())
+    return str(folder).startswith(str(other).rstrip("/") + "/")

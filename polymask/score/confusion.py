@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.errors import Problem
+from polymask.errors import AnnotationError
 from polymask.runtime.scratch import scratch
 from polymask.score import metrics as M
 from polymask.score.checks import ArrayValues, CountedValues, value_problems
@@ -47,12 +47,8 @@ NAMES = ("ground truth", "prediction")
 """How problems name the two masks of a pair unless the caller names their files."""
 
 
-class MaskValueError(ValueError):
+class MaskValueError(AnnotationError, ValueError):
     """A pair whose values are not class ids; ``problems`` name each mask and its bad values."""
-
-    def __init__(self, problems: list[Problem]):
-        super().__init__("; ".join(f"{p.file}: {p.message}" for p in problems))
-        self.problems = problems
 
 
 def check_num_classes(num_classes: object) -> int:
@@ -377,7 +373,9 @@ class TorchConfusion(Confusion):
         if p is None and self.ignore_index is not None:
             p = g.masked_fill(g == self.ignore_index, 0)
         self._batch.append((g, g if p is None else p, pred is None))
-        self._pixels += gt.size
+        # a batch's bincount holds C * (C + 1) bins per image besides its pixels: small images
+        # with many classes are budgeted by their bins, or a batch of them would not fit
+        self._pixels += max(gt.size, _layout(1, self.c, self.ignore_index)[1])
         if self._pixels >= self.batch_pixels:
             self._flush()
 
