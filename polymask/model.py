@@ -96,3 +96,13 @@ class ImageAnnotation(BaseModel):
     warnings: tuple[Problem, ...] = Field(
         default=(), description="things skipped or inconsistent in the source, not fatal"
     )
+    errors: tuple[Problem, ...] = Field(
+        default=(),
+        description="what keeps this image's mask from being made (its image file is missing, "
+        "one of its entries is malformed); the other images of the same file are unaffected",
+    )
+    categories: tuple[tuple[int, str], ...] | None = Field(
+        default=None,
+        description="the class ids the source declares, as (id, name) pairs (COCO's "
+        "categories list, numeric class values): authoritative over ids found from the data",
+    )

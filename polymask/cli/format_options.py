@@ -14,15 +14,18 @@ FORMATS = ("labelme", "via", "cvat", "geojson", "coco", "label-studio")
 
 def format_opts(fn):
     """--format, and the options that become one ``format_options`` argument of ``fn``:
-    --label-attribute, --label-property, --image-size, --crowd and --reference."""
+    --label-attribute, --default-label, --label-property, --image-size, --crowd and
+    --reference."""
 
     @functools.wraps(fn)
-    def command(*args, label_attribute, label_property, image_size, crowd, reference, **kwargs):
+    def command(
+        *args, label_attribute, default_label, label_property, image_size, crowd, reference, **kw
+    ):
         with usage_errors():
-            kwargs["format_options"] = build_format_options(
-                label_attribute, label_property, image_size, reference, crowd
+            kw["format_options"] = build_format_options(
+                label_attribute, label_property, image_size, reference, crowd, default_label
             )
-        return fn(*args, **kwargs)
+        return fn(*args, **kw)
 
     options = [
         click.option(
@@ -37,6 +40,12 @@ def format_opts(fn):
             metavar="NAME",
             help="VIA: the region attribute holding the label (default: the only one, "
             "else 'label').",
+        ),
+        click.option(
+            "--default-label",
+            metavar="NAME",
+            help="VIA: the label of regions without one (a single-class project leaves "
+            "region_attributes empty).",
         ),
         click.option(
             "--label-property",
@@ -69,7 +78,9 @@ def format_opts(fn):
     return command
 
 
-def build_format_options(label_attribute, label_property, image_size, reference, crowd="class"):
+def build_format_options(
+    label_attribute, label_property, image_size, reference, crowd="class", default_label=None
+):
     """The :class:`FormatOptions` of the given option values (UsageError on a bad size)."""
     from polymask.formats.options import FormatOptions, parse_image_size
 
@@ -79,6 +90,7 @@ def build_format_options(label_attribute, label_property, image_size, reference,
         image_size=parse_image_size(image_size) if image_size else None,
         reference=reference,
         crowd=crowd,
+        default_label=default_label,
     )
 
 

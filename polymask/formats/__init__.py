@@ -2,7 +2,18 @@
 
 Each format is one module with ``load(path, key, root, strict) -> list[ImageAnnotation]`` and
 ``looks_like(head) -> bool``; this registry picks the module for a file, from ``--format`` or
-from the file's content. The format modules are imported when a file is first read, so that
+from the file's content.
+
+Formats whose files hold many images (all but LabelMe) also take ``problems``: a list where
+errors that stop part of the file go, so that the rest still loads. An error of one image (its
+image file is missing, one of its entries is malformed) rides on that image's
+:attr:`~polymask.model.ImageAnnotation.errors`; an error of no image (an annotation naming an
+image the file does not have) is appended to ``problems``. Without the list, any error raises
+:class:`AnnotationError` for the whole file, listing every problem found (what ``validate``
+reports). A format whose files can be large may also offer ``index(path, key, root, strict,
+options) -> FileIndex`` and ``load_part(path, key, root, entry, strict, options) ->
+ImageAnnotation``: the images of a file found in one cheap pass, then read one by one wherever
+the work runs (:mod:`polymask.dataset`). The format modules are imported when a file is first read, so that
 ``polymask.formats.options`` and the settings built on it cost no schema building.
 """
 
@@ -11,7 +22,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +51,34 @@ TAKES_OPTIONS = {"via", "cvat", "geojson", "coco"}
 SUFFIXES = {".json", ".xml", ".geojson"}
 HEAD_BYTES = 1 << 16
 """Enough for the keys that tell COCO from Label Studio when an array comes first."""
+
+
+MULTI_IMAGE = frozenset(MODULES) - {"labelme"}
+"""Formats whose files hold several images (their loaders take ``problems``)."""
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image of a file found by a format's ``index``: enough to name it and to read it
+    alone later, in another process (``part`` is small and picklable: offsets, a record)."""
+
+    key: str
+    place: str
+    """Where the image sits in its file (``images[3]``), for messages."""
+    width: int
+    height: int
+    part: object = None
+
+
+@dataclass
+class FileIndex:
+    """What a format's ``index`` found in one file."""
+
+    images: list[ImageEntry]
+    problems: list[Problem] = field(default_factory=list)
+    """Errors of no image, and warnings of the file as a whole."""
+    categories: tuple[tuple[int, str], ...] | None = None
+    """The class ids the file declares, as (id, name) pairs."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +130,20 @@ def load_annotations(
     fmt: str | None = None,
     strict: bool = False,
     options: FormatOptions | None = None,
+    problems: list[Problem] | None = None,
 ) -> list[ImageAnnotation]:
-    """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input."""
+    """Load every image annotation in one file. Raises :class:`AnnotationError` on bad input;
+    with ``problems`` given, a file of several images loads what it can (see the module
+    docstring) and raises only when nothing of it can be read."""
     if not isinstance(source, InputFile):
         path = as_path(source)
         source = InputFile(path, path.parent)
     fmt = fmt or detect_format(source.path)
     if fmt not in MODULES:
         raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(MODULES))}")
-    extra = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
+    extra: dict = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
+    if problems is not None and fmt in MULTI_IMAGE:
+        extra["problems"] = problems
     with _no_cycle_collection():
         return import_module(MODULES[fmt]).load(
             source.path, source.key, source.root, strict, **extra

@@ -28,6 +28,9 @@ class FormatOptions:
     """(width, height) for files that do not state it (VIA, pixel GeoJSON)."""
     reference: str | None = None
     """GeoJSON: a georeferenced raster whose transform maps world coordinates to its pixels."""
+    default_label: str | None = None
+    """VIA: the label of regions that have no label attribute (a single-class project leaves
+    ``region_attributes`` empty); None: such regions are an error."""
     crowd: str = "class"
     """COCO: crowd regions (``iscrowd: 1``) painted as their category (``class``, as annToMask)
     or as the ignore index (``ignore``, as semantic-segmentation training usually wants)."""
