@@ -1,18 +1,29 @@
 """The process pool of pmap: this process maps items while the pool starts, and every item is
-mapped exactly once either way."""
+mapped exactly once either way; a worker that dies ends the map with an error, never a hang."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
 
+from polymask import rasterize
 from polymask.runtime import parallel
-from polymask.runtime.parallel import pmap, stop_workers
+from polymask.runtime.parallel import WorkerDied, pmap, stop_workers
+from tests.helpers import write_labelme
+
+ROOT = Path(__file__).resolve().parent.parent
+SQUARE = [[2, 2], [20, 2], [20, 20], [2, 20]]
 
 
 def where_mapped(item: int) -> tuple[int, int]:
@@ -29,6 +40,82 @@ def fails_on_three(item: int) -> int:
     if item == 3:
         raise ValueError("three")
     return item
+
+
+def in_a_worker() -> bool:
+    return multiprocessing.parent_process() is not None
+
+
+def killed_once(item: int, marker: str) -> int:
+    """The first worker to map an item is killed as the out-of-memory killer kills: SIGKILL, no
+    cleanup, no message. The others map items of a millisecond."""
+    if in_a_worker():
+        try:
+            open(marker, "x").close()
+        except FileExistsError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.001)
+    return item
+
+
+def slow_once_told(item: int, told: str) -> tuple[int, int]:
+    """Items of 20 ms; once the file ``told`` exists, a minute in a worker (which says so in
+    ``told.PID``)."""
+    if in_a_worker() and os.path.exists(told):
+        Path(f"{told}.{os.getpid()}").touch()
+        time.sleep(60)
+    time.sleep(0.02)
+    return item, os.getpid()
+
+
+class Unloadable:
+    """Pickles in a worker, but cannot be unpickled here."""
+
+    def __reduce__(self):
+        return _cannot_load, ()
+
+
+def _cannot_load():
+    raise ValueError("cannot load")
+
+
+def unloadable(item: int) -> object:
+    time.sleep(0.001)
+    return Unloadable() if in_a_worker() else item
+
+
+REAL_RASTERIZE_ITEM = rasterize.rasterize_item
+
+
+def rasterize_or_die(item, options):
+    """rasterize_item in this process, slowly, so that the pool starts with items left; a
+    worker is killed on its first item."""
+    if in_a_worker():
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.2)
+    return REAL_RASTERIZE_ITEM(item, options)
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter at the repository root, its process group killed once
+    ``timeout`` passed: a map that hangs fails the test instead of hanging the suite."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"still running after {timeout} s: a map waits for a dead worker")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _slow_start(delay: float):
@@ -78,21 +165,23 @@ def test_a_pool_that_cannot_start_is_an_error():
         list(pmap(where_mapped, range(2000), workers=2))
 
 
-def test_stopping_early_shuts_the_pool_down():
-    pools = []
-    real = parallel._new_pool
-
-    def start(workers, preload):
-        pools.append(real(workers, preload))
-        return pools[-1]
-
-    with patch.object(parallel, "_new_pool", start):
-        results = pmap(where_mapped, range(10_000), workers=2)
-        for _ in range(5):
-            next(results)
-        results.close()
-    assert len(pools) == 1
-    assert all(not p.is_alive() for p in pools[0]._pool)  # terminated and joined
+def test_stopping_early_stops_workers_in_the_middle_of_a_chunk(tmp_path):
+    """A worker busy with an item of a minute is stopped, not waited for."""
+    told = tmp_path / "slow"
+    results = pmap(partial(slow_once_told, told=str(told)), range(100_000), workers=2, chunksize=4)
+    pids = {pid for _, pid in _worker_results(results, 1)} - {os.getpid()}
+    told.touch()
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("slow.*")):
+        assert time.monotonic() < deadline, "no worker started a slow item"
+        time.sleep(0.01)
+    pids |= {int(p.suffix[1:]) for p in tmp_path.glob("slow.*")}
+    start = time.monotonic()
+    results.close()
+    assert time.monotonic() - start < 10
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # terminated and reaped
 
 
 def _worker_results(results, n: int) -> list:
@@ -179,3 +268,77 @@ def test_a_stopped_worker_exits_even_where_python_swallows_exceptions(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], timeout=30)
     assert run.returncode == 128 + signal.SIGTERM
     assert not tmp.exists()
+
+
+def test_a_worker_killed_ends_the_map_with_an_error_at_once(tmp_path):
+    """The map would wait for ever for the chunk of the dead worker; the other items are most
+    of a minute of work, and the map ends long before they are done."""
+    marker = tmp_path / "killed"
+    run = run_python(
+        f"""
+        import time
+        from functools import partial
+        from polymask.runtime.parallel import WorkerDied, pmap
+        from tests.test_parallel import killed_once
+
+        start = time.monotonic()
+        try:
+            list(pmap(partial(killed_once, marker={str(marker)!r}), range(100_000), workers=2))
+        except WorkerDied as exc:
+            print(time.monotonic() - start)
+            print(exc)
+        """
+    )
+    assert run.returncode == 0, run.stderr
+    assert marker.exists()  # a worker was killed
+    seconds, message = run.stdout.splitlines()
+    assert float(seconds) < 15
+    assert message == (
+        "a worker process was killed by signal 9 (SIGKILL: out of memory?); "
+        "the run stopped with work unfinished"
+    )
+
+
+def test_a_worker_killed_in_a_command_is_one_line_and_exit_2(tmp_path):
+    for i in range(20):
+        write_labelme(tmp_path / "data" / f"f{i:02}.json", [{"label": "a", "points": SQUARE}])
+    (tmp_path / "labels.txt").write_text("a\n")
+    run = run_python(
+        f"""
+        from unittest.mock import patch
+        from polymask import rasterize
+        from polymask.cli.main import cli
+        from tests.test_parallel import rasterize_or_die
+
+        with patch.object(rasterize, "rasterize_item", rasterize_or_die):
+            cli([
+                "rasterize", {str(tmp_path / "data")!r}, "-o", {str(tmp_path / "out")!r},
+                "--labels", {str(tmp_path / "labels.txt")!r}, "--workers", "2",
+            ])
+        """
+    )
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "polymask: error: a worker process was killed by signal 9 (SIGKILL: out of memory?); "
+        "the run stopped with work unfinished"
+    ]
+
+
+@pytest.mark.parametrize(
+    "exitcode, how",
+    [
+        (-signal.SIGSEGV, "was killed by signal 11 (SIGSEGV: a crash in compiled code?)"),
+        (-signal.SIGHUP, "was killed by signal 1 (SIGHUP)"),
+        (3, "exited with code 3"),
+    ],
+)
+def test_how_a_worker_ended_in_words(exitcode, how):
+    assert parallel._how_it_ended(exitcode) == how
+
+
+def test_a_broken_pool_without_a_dead_worker_is_not_called_a_death():
+    """The pool also breaks on a result it cannot unpickle here; every worker is then stopped
+    on purpose, and no exit code says that one died."""
+    with pytest.raises(BrokenProcessPool) as raised:
+        list(pmap(unloadable, range(100_000), workers=2))
+    assert not isinstance(raised.value, WorkerDied)

@@ -43,9 +43,15 @@ class PolymaskGroup(click.Group):
         except KeyboardInterrupt as exc:
             code = _report(exc, debug, "interrupted", EXIT_INTERRUPTED)
         except Exception as exc:
-            first = next(iter(str(exc).splitlines()), "")
-            hint = "" if debug else " (rerun with --debug for the traceback)"
-            code = _report(exc, debug, f"internal error: {type(exc).__name__}: {first}{hint}")
+            # imported here, not above: ``polymask --help`` loads no process pool
+            from polymask.runtime.parallel import WorkerDied
+
+            if isinstance(exc, WorkerDied):  # not a bug here: no traceback would say more
+                code = _report(exc, debug, f"error: {exc}")
+            else:
+                first = next(iter(str(exc).splitlines()), "")
+                hint = "" if debug else " (rerun with --debug for the traceback)"
+                code = _report(exc, debug, f"internal error: {type(exc).__name__}: {first}{hint}")
         if code == EXIT_INTERRUPTED:
             # here, past the handler, the interrupted call stack is unreachable
             from polymask.runtime.parallel import stop_workers

@@ -3,6 +3,12 @@
 Results stream back as they finish, so memory stays flat in the number of files: callers reduce
 each small result as it arrives and never hold the inputs. The unit of work sent to a pool or a
 cluster is a chunk of items, so per-task overhead is paid once per chunk.
+
+A local worker process that dies (the out-of-memory killer, a crash in compiled code) ends the
+map with :class:`WorkerDied`. That is why the local pool is a ``ProcessPoolExecutor``:
+``multiprocessing.Pool`` starts another worker and waits for ever for the chunk the dead one held,
+and its ``terminate`` can block on a queue lock the dead one held (CPython issue 66587); the
+executor notices the death, fails what is pending and stops the other workers without those locks.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sized
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -28,6 +37,12 @@ R = TypeVar("R")
 
 LOCAL_SCHEDULERS = ("processes", "threads", "serial", "dask")
 """Scheduler names; anything else must be a Dask scheduler address such as tcp://host:8786."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a local pool died while the map had work for it: killed (the
+    out-of-memory killer sends SIGKILL), crashed or exited. The pool cannot go on without it, so
+    the map stops, and the items of the chunks not yet finished are not mapped."""
 
 
 @dataclass
@@ -91,7 +106,8 @@ def pmap(
     ``scheduler``: ``processes`` (a local pool of ``workers``), ``threads``, ``serial`` (this
     process: no pickling, easy to debug), ``dask`` (a local Dask cluster) or the address of a
     running Dask scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
-    Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``.
+    Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``; a local
+    worker process that dies ends the map with :class:`WorkerDied`.
     ``chunksize``: items sent to a worker at a time (default: see :func:`default_chunksize`).
     """
     check_scheduler(scheduler)
@@ -191,13 +207,60 @@ def _pool_map(
         if "error" in started:
             raise started["error"]
         pool = started["pool"]
-        yield from pool.imap_unordered(fn, items, chunksize=chunksize)
-        pool.close()
+        try:
+            yield from _completed(pool, fn, chunks(items, chunksize), CHUNKS_PER_WORKER * workers)
+        except BrokenProcessPool:
+            died = [code for code in _stop(pool) if code not in _STOPPED]
+            if not died:
+                raise  # broken otherwise (a result that cannot be unpickled here): as it says
+            raise WorkerDied(
+                f"a worker process {_how_it_ended(died[0])}; the run stopped with work unfinished"
+            ) from None
     finally:
         starter.join()
         if "pool" in started:
-            started["pool"].terminate()
-            started["pool"].join()
+            _stop(started["pool"])
+
+
+CHUNKS_PER_WORKER = 2
+"""Chunks sent to the pool and not yet taken back, per worker: the one it maps and the next, so
+it never waits for this process to send more. More would only hold items and results."""
+
+
+def _completed(
+    pool: ProcessPoolExecutor, fn: Callable[[T], R], batches: Iterator[list[T]], in_flight: int
+) -> Iterator[R]:
+    """``fn`` over each of ``batches`` on ``pool``, results as each batch is done; at most
+    ``in_flight`` batches are sent and not taken back, so memory stays flat in the items."""
+    done: queue.SimpleQueue[Future[list[R]]] = queue.SimpleQueue()
+    running = 0
+    for batch in batches:
+        pool.submit(_run_chunk, fn, batch).add_done_callback(done.put)
+        running += 1
+        if running == in_flight:
+            yield from done.get().result()
+            running -= 1
+    for _ in range(running):
+        yield from done.get().result()
+
+
+_STOPPED = {128 + signal.SIGTERM, -signal.SIGTERM}
+"""Exit codes of a worker stopped on purpose, by :func:`_stop` or by the pool once another died:
+SIGTERM, handled by :func:`_exit_quietly` or (before the worker set its handlers) not."""
+
+_LIKELY_CAUSE = {"SIGKILL": "out of memory?", "SIGSEGV": "a crash in compiled code?"}
+
+
+def _how_it_ended(exitcode: int) -> str:
+    """``was killed by signal 9 (SIGKILL: out of memory?)``, or ``exited with code 1``."""
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:  # a signal without a name here
+        return f"was killed by signal {-exitcode}"
+    cause = f": {_LIKELY_CAUSE[name]}" if name in _LIKELY_CAUSE else ""
+    return f"was killed by signal {-exitcode} ({name}{cause})"
 
 
 _END = object()
@@ -220,7 +283,7 @@ def interrupts_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _new_pool(workers: int, preload: str):
+def _new_pool(workers: int, preload: str) -> ProcessPoolExecutor:
     # forkserver: workers start from a clean process, so threads of the parent (a progress bar,
     # torch's pools) cannot leave locks held in them; it is the default from Python 3.14.
     # The server imports the module of the first function mapped, once; every later worker is a
@@ -231,7 +294,44 @@ def _new_pool(workers: int, preload: str):
         ctx.set_forkserver_preload([preload])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ctx.Pool(workers, initializer=_leave_signals_to_parent)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_leave_signals_to_parent)
+    # The pool starts a worker for a task sent while none is idle: a trivial task for each
+    # starts them here, in the starting thread, rather than with the first chunks.
+    for _ in range(workers):
+        pool.submit(os.getpid)
+    return pool
+
+
+def _stop(pool: ProcessPoolExecutor) -> list[int]:
+    """Stop the workers of ``pool`` now, whatever they are doing, and wait for them; the exit
+    codes of those that had ended before (how a worker died, or how the pool stopped the others
+    once one had). ``shutdown`` alone would let each finish its chunk first.
+
+    SIGTERM first (see :func:`_exit_quietly`: a mask being written loses its temporary); a
+    worker still alive after :data:`STOP_GRACE_S` is killed. One can be deaf to SIGTERM:
+    blocked on the task queue's lock, which a worker stopped while reading the queue never
+    released (CPython issue 66587), it would wait for ever, and the pool's shutdown with it.
+    """
+    # _processes: no public way to stop workers before Python 3.14's terminate_workers();
+    # None once the pool was shut down (stopped already)
+    processes = pool._processes or {}
+    workers = list(processes.values())
+    ended = [w.exitcode for w in workers if w.exitcode is not None]
+    for worker in workers:
+        worker.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for worker in workers:
+        worker.join(max(deadline - time.monotonic(), 0))
+    for worker in list(processes.values()):  # the pool's own list, late starters included
+        if worker.exitcode is None:
+            worker.kill()
+            worker.join()
+    pool.shutdown(cancel_futures=True)
+    return ended
+
+
+STOP_GRACE_S = 2.0
+"""Seconds a worker has to stop on SIGTERM before it is killed."""
 
 
 def _leave_signals_to_parent() -> None:
@@ -243,9 +343,9 @@ def _leave_signals_to_parent() -> None:
 
 
 def _exit_quietly(signum: int, frame) -> None:
-    """SIGTERM, how a pool stops its workers: remove the temporary of a mask being written, then
-    exit at once. Not an exception: one raised where Python swallows it (a finalizer, a
-    callback) would leave the worker alive and the pool waiting for it for ever."""
+    """SIGTERM, how :func:`_stop` stops the workers: remove the temporary of a mask being
+    written, then exit at once. Not an exception: one raised where Python swallows it (a
+    finalizer, a callback) would leave the worker alive and the pool waiting for it for ever."""
     remove_own_temporaries()
     os._exit(128 + signum)
 
