@@ -97,3 +97,20 @@ def test_score_benchmark_runs_and_agrees_with_its_reference(monkeypatch, capsys)
     score.main()  # asserts that polymask and the nnU-Net-style loop count the same TP
     out = capsys.readouterr().out
     assert "polymask score:" in out and "nnU-Net-style loop:" in out
+
+
+def test_coco_scale_benchmark_runs_and_agrees_with_pycocotools(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("pycocotools", reason="the COCO benchmark's peer and generator need it")
+    from benchmarks import coco_scale
+
+    argv = ["coco_scale", "--sizes", "30", "--repeat", "1", "--peer-images", "12"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--data", str(tmp_path), "--out", str(tmp_path)])
+    coco_scale.main()  # exits 1 when polymask fails or a mask differs from the peer's
+    out = capsys.readouterr().out
+    assert "30 images of 640x480" in out and "| tool | workers | images |" in out
+    assert "| polymask rasterize | 1 | 30 |" in out and "| polymask rasterize | 2 | 30 |" in out
+    assert "| pycocotools loop | 1 | 12 |" in out
+    assert "masks equal to the pycocotools loop's: 12/12" in out and "0 warning line(s)" in out
+    doc = json.loads((tmp_path / "coco-30-seed0.json").read_text())
+    assert len(doc["images"]) == 30 and 4 * 30 <= len(doc["annotations"]) <= 12 * 30
+    assert len({c["id"] for c in doc["categories"]}) == 20 and max(coco_scale.CATEGORIES) == 90
