@@ -22,6 +22,8 @@ ShapeKind = Literal[
 """Geometry kinds and what ``points`` holds for each:
 
 - ``polygon``: the exterior ring (>= 3 points, implicitly closed); ``holes`` are interior rings.
+  Readers of large files give the ring as one C-contiguous (n, 2) float64 array rather than a
+  tuple of pairs: cheaper to build, to pickle to workers and to hand to the fillers.
 - ``rectangle``: two opposite corners.
 - ``circle``: the centre and a point on the circle.
 - ``ellipse``: the centre, then ``(rx, ry)``; ``rotation`` in degrees, clockwise in image space.
@@ -39,7 +41,7 @@ class Shape(BaseModel):
 
     label: str
     kind: ShapeKind
-    points: tuple[Point, ...]
+    points: tuple[Point, ...] | np.ndarray
     holes: tuple[tuple[Point, ...], ...] = ()
     mask: np.ndarray | None = None
     rotation: float = 0.0
@@ -51,7 +53,7 @@ class Shape(BaseModel):
 
     @classmethod
     def from_validated(
-        cls, label: str, kind: ShapeKind, points: tuple[Point, ...], **optional
+        cls, label: str, kind: ShapeKind, points: tuple[Point, ...] | np.ndarray, **optional
     ) -> Shape:
         """The shape ``Shape(...)`` would build from these values, without validating them.
 

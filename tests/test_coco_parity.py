@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymask.formats import load_annotations
-from polymask.formats.rle import RleError, counts_to_mask, string_to_counts
+from polymask.formats.rle import RleError, counts_to_mask, polygons_area, string_to_counts
 from polymask.labels import LabelMap
 from polymask.raster import burn
 from polymask.raster.coco_polygon import polygon_mask
@@ -189,3 +189,22 @@ def test_rectangles_match_pycocotools_boxes(x, y, bw, bh):
     ann = ImageAnnotation(source="-", key="k", width=w, height=h, shapes=(rect,))
     classes = burn(ann, LabelMap.from_names(["a"]), convention="coco").classes
     np.testing.assert_array_equal(classes, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    parts=st.lists(
+        st.lists(st.tuples(st.one_of(coords, half_steps), st.one_of(coords, half_steps)),
+                 min_size=3, max_size=8),
+        min_size=1, max_size=3,
+    ),
+)  # fmt: skip
+def test_polygons_area_is_cocos_area(height, width, parts):
+    """COCO's ``area`` of a polygon annotation: the pixels of its parts' merged masks."""
+    mask = _pycocotools()
+    flats = [[v for point in part for v in point] for part in parts]
+    expected = int(mask.area(mask.merge(mask.frPyObjects(flats, height, width))))
+    xy = [np.array(f, dtype=float).reshape(-1, 2) for f in flats]
+    assert polygons_area(xy, height, width) == expected

@@ -13,8 +13,10 @@ image the file does not have) is appended to ``problems``. Without the list, any
 reports). A format whose files can be large may also offer ``index(path, key, root, strict,
 options) -> FileIndex`` and ``load_part(path, key, root, entry, strict, options) ->
 ImageAnnotation``: the images of a file found in one cheap pass, then read one by one wherever
-the work runs (:mod:`polymask.dataset`). The format modules are imported when a file is first read, so that
-``polymask.formats.options`` and the settings built on it cost no schema building.
+the work runs (:mod:`polymask.dataset`).
+
+The format modules are imported when a file is first read, so that ``polymask.formats.options``
+and the settings built on it cost no schema building.
 """
 
 from __future__ import annotations
@@ -144,14 +146,14 @@ def load_annotations(
     extra: dict = {"options": options} if fmt in TAKES_OPTIONS and options is not None else {}
     if problems is not None and fmt in MULTI_IMAGE:
         extra["problems"] = problems
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return import_module(MODULES[fmt]).load(
             source.path, source.key, source.root, strict, **extra
         )
 
 
 @contextmanager
-def _no_cycle_collection():
+def no_cycle_collection():
     """Reading a file builds many objects and no reference cycles: the cyclic garbage
     collector, run every few hundred new objects, would only walk the growing heap again and
     again (a third of the time of reading a large COCO file). Reference counting still frees

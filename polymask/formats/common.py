@@ -291,18 +291,29 @@ def resolve_image(source: Path, image_path: str, root: Path) -> Path | None:
     if not is_local(source):  # no symlinks in a store: refusing '..' keeps it inside
         parts = PurePosixPath(rel).parts
         return None if rel.startswith("/") or ".." in parts else source.parent.joinpath(*parts)
-    candidate = os.path.realpath(os.path.join(source.parent, rel))
-    inside = _real_folder(str(root))
-    if candidate != inside and not candidate.startswith(inside.rstrip(os.sep) + os.sep):
+    joined = os.path.join(os.path.dirname(source), rel)
+    folder, name = os.path.split(joined)
+    candidate = os.path.join(_real_folder(folder), name)  # the folder is shared by many images
+    if os.path.islink(candidate):
+        candidate = os.path.realpath(candidate)
+    inside, below = _inside(os.fspath(root))
+    if candidate != inside and not candidate.startswith(below):
         return None
     return Path(candidate)
 
 
-@lru_cache(maxsize=64)
-def _real_folder(root: str) -> str:
-    """The dataset folder with its symbolic links resolved: the same for every file of a run,
-    and resolving a path costs a system call per component."""
-    return os.path.realpath(root)
+@lru_cache(maxsize=256)
+def _real_folder(folder: str) -> str:
+    """A folder with its symbolic links resolved: the dataset's, or one of images, the same for
+    many files of a run, while resolving a path costs a system call per component."""
+    return os.path.realpath(folder)
+
+
+@lru_cache(maxsize=16)
+def _inside(root: str) -> tuple[str, str]:
+    """The root resolved, and how the paths below it start (one root serves a whole run)."""
+    inside = _real_folder(root)
+    return inside, inside.rstrip(os.sep) + os.sep
 
 
 def image_size(path: Path, file: str, where: str) -> tuple[int, int]:

@@ -8,7 +8,9 @@ else, so a large file is parsed once, by its loader. What decides:
 - an object whose ``annotations`` hold ``result`` lists is a Label Studio task, and one whose
   annotations hold ``image_id``, ``category_id`` or ``segmentation`` is COCO; ``annotations``
   alone suggests COCO;
-- a list of objects with ``data``, ``annotations`` or ``predictions`` is a Label Studio export.
+- a list of objects with ``data``, ``annotations`` or ``predictions`` is a Label Studio export;
+  one of objects with ``image_id`` or ``category_id`` is a COCO results file (detections), which
+  the COCO reader then refuses by name (:func:`coco_results`) rather than leaving it to LabelMe.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ ANNOTATION_KEYS = {
     "segmentation": "coco",
 }
 """Keys of the items of a top-level ``annotations`` list."""
-ITEM_KEYS = {"data": "label-studio", "annotations": "label-studio", "predictions": "label-studio"}
+ITEM_KEYS = {
+    "data": "label-studio",
+    "annotations": "label-studio",
+    "predictions": "label-studio",
+    "image_id": "coco",
+    "category_id": "coco",
+}
 """Keys of the objects in a top-level list."""
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{}]')
@@ -34,13 +42,42 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{}]')
 
 def sniff_json(head: str) -> str | None:
     """The format the keys in JSON text suggest (the text may be cut short), or None."""
-    text = head.lstrip("\ufeff \t\r\n")
-    if not text or text[0] not in "{[":
-        return None
-    top_is_list = text[0] == "["
-    depth = 0
     top_key = None
     weak = None
+    for top_is_list, depth, key in _keys(head):
+        if top_is_list:
+            if depth == 2 and key in ITEM_KEYS:
+                return ITEM_KEYS[key]
+        elif depth == 1:
+            top_key = key
+            if key in TOP_KEYS:
+                return TOP_KEYS[key]
+            weak = weak or WEAK_TOP_KEYS.get(key)
+        elif depth == 3 and top_key == "annotations" and key in ANNOTATION_KEYS:
+            return ANNOTATION_KEYS[key]
+    return weak
+
+
+def coco_results(head: str) -> bool:
+    """Whether JSON text starts as a COCO results file: a list of detections (objects with
+    ``image_id`` and ``category_id``), which people give where the instances file belongs."""
+    keys = set()
+    for top_is_list, depth, key in _keys(head):
+        if not top_is_list:
+            return False
+        if depth == 2:
+            keys.add(key)
+    return {"image_id", "category_id"} <= keys
+
+
+def _keys(head: str):
+    """(whether the top value is a list, depth, key) for every key in JSON text, up to the
+    end of the top value or of the text."""
+    text = head.lstrip("\ufeff \t\r\n")
+    if not text or text[0] not in "{[":
+        return
+    top_is_list = text[0] == "["
+    depth = 0
     for m in _TOKEN.finditer(text):
         token = m.group()
         if token in "{[":
@@ -48,17 +85,6 @@ def sniff_json(head: str) -> str | None:
         elif token in "}]":
             depth -= 1
             if depth <= 0:
-                break
+                return
         elif token.endswith(":"):
-            key = token[1 : token.rindex('"')]
-            if top_is_list:
-                if depth == 2 and key in ITEM_KEYS:
-                    return ITEM_KEYS[key]
-            elif depth == 1:
-                top_key = key
-                if key in TOP_KEYS:
-                    return TOP_KEYS[key]
-                weak = weak or WEAK_TOP_KEYS.get(key)
-            elif depth == 3 and top_key == "annotations" and key in ANNOTATION_KEYS:
-                return ANNOTATION_KEYS[key]
-    return weak
+            yield top_is_list, depth, token[1 : token.rindex('"')]

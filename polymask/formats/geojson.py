@@ -6,6 +6,9 @@ names, reprojected), mapped to the reference's pixels by the inverse of its affi
 and the mask takes the reference's size. Interior rings are holes; the polygons of one
 MultiPolygon are one instance. Features without geometry are skipped; other geometry types
 (points, lines, collections) are refused, as they have no area.
+
+The label property holds names, or class ids: whole numbers (``"class": 3``, as land-cover
+exports write them), which the file declares as its categories so that 3 is the pixel value.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ Position = Annotated[
     list[WorldCoord], Field(min_length=2, description="x, y (and an altitude, ignored)")
 ]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MAX_CLASS_ID = 65535
+"""Largest numeric class: a 16-bit mask's largest pixel value (0 is the background)."""
 
 
 def _ring(ring: list) -> list:
@@ -123,54 +128,103 @@ def looks_like(head: str) -> bool:
     return re.search(r'"type"\s*:\s*"(FeatureCollection|Feature)"', head) is not None
 
 
-def parse(text: str, file: str, strict: bool = False) -> FeatureCollection:
+def parse(
+    text: str, file: str, strict: bool = False, partial: bool = False
+) -> tuple[FeatureCollection, list[Problem]]:
+    """The collection, and the validation errors of its features that failed.
+
+    Without ``partial`` any error raises :class:`AnnotationError`. With it, a feature that
+    fails validation is kept as its raw JSON value and its errors are returned; only errors
+    outside every feature (the text is not JSON, not a FeatureCollection) still raise.
+    """
     try:
-        return FeatureCollection.model_validate_json(text, strict=strict)
+        return FeatureCollection.model_validate_json(text, strict=strict), []
     except ValidationError as exc:
-        raise AnnotationError(
-            parse_problems(text, file, exc, _TAGS, frozenset({"geometry"}))
-        ) from None
+        problems = parse_problems(text, file, exc, _TAGS, frozenset({"geometry"}))
+        if not partial or not all(_in_a_feature(tuple(e["loc"])) for e in exc.errors()):
+            raise AnnotationError(problems) from None
+    return _TolerantCollection.model_validate_json(text, strict=strict), problems
+
+
+def _in_a_feature(loc: tuple) -> bool:
+    return len(loc) > 1 and loc[0] == "features" and isinstance(loc[1], int)
+
+
+class _TolerantCollection(FeatureCollection):
+    """A collection whose features that fail validation are kept as their raw JSON values."""
+
+    features: list[Annotated[Feature | Any, Field(union_mode="left_to_right")]]
 
 
 def load(
-    path: Path, key: str, root: Path, strict: bool = False, options: FormatOptions | None = None
+    path: Path,
+    key: str,
+    root: Path,
+    strict: bool = False,
+    options: FormatOptions | None = None,
+    problems: list[Problem] | None = None,
 ) -> list[ImageAnnotation]:
-    """Read a FeatureCollection into one :class:`ImageAnnotation`."""
+    """Read a FeatureCollection into one :class:`ImageAnnotation`.
+
+    The file is one image, so with ``problems`` (a list) an error of a feature, or of the
+    image's size or reference, is an error of that image: it is returned with the error on
+    its ``errors`` (at size 0x0 when its size is not known) instead of raised. Only a file
+    that cannot be read at all (not JSON, not a FeatureCollection) still raises.
+    """
     options = options or FormatOptions()
     file = str(path)
     text = read_text(path)
-    doc = parse(text, file, strict)
+    partial = problems is not None
+    doc, errors = parse(text, file, strict, partial)
     site = JsonReporter(text, file)
-    to_pixels, (width, height), image_path = _frame(doc, path, site, options)
-    prop = label_key(options.label_property, ((f.properties or {}).keys() for f in doc.features))
 
-    shapes, problems = [], []
-    for i, feature in enumerate(doc.features):
-        if feature.geometry is None:
+    def image(width, height, image_path=None, shapes=(), categories=None) -> ImageAnnotation:
+        return ImageAnnotation(
+            format="geojson",
+            source=file,
+            key=key,
+            width=width,
+            height=height,
+            image_path=image_path,
+            shapes=tuple(shapes),
+            errors=tuple(errors),
+            categories=categories,
+        )
+
+    try:
+        to_pixels, (width, height), image_path = _frame(doc, path, site, options)
+    except AnnotationError as exc:
+        if not partial:
+            raise
+        errors.extend(exc.problems)
+        return [image(0, 0)]
+    features = [f for f in doc.features if isinstance(f, Feature)]  # the rest failed validation
+    prop = label_key(options.label_property, ((f.properties or {}).keys() for f in features))
+    drawn = [
+        (i, f)
+        for i, f in enumerate(doc.features)
+        if isinstance(f, Feature) and f.geometry is not None
+    ]
+    labels, categories = _labels(drawn, prop, site)
+    shapes = []
+    for i, feature in drawn:
+        label = labels[i]
+        if isinstance(label, Problem):
+            errors.append(label)
             continue
         try:
-            label = _label(feature, prop, site, ("features", i))
             shapes.extend(_to_shapes(feature, label, ("features", i), to_pixels, site))
         except AnnotationError as exc:
-            problems.extend(exc.problems)
-    if not problems and options.reference and shapes and not _any_inside(shapes, width, height):
+            errors.extend(exc.problems)
+    if not errors and options.reference and shapes and not _any_inside(shapes, width, height):
         msg = (
             f"no feature overlaps the reference {options.reference} "
             "(are the coordinates in its CRS?)"
         )
-        problems.append(site.problem(("features",), msg, "PM027"))
-    if problems:
-        raise AnnotationError(problems)
-    annotation = ImageAnnotation(
-        format="geojson",
-        source=file,
-        key=key,
-        width=width,
-        height=height,
-        image_path=image_path,
-        shapes=tuple(shapes),
-    )
-    return [annotation]
+        errors.append(site.problem(("features",), msg, "PM027"))
+    if errors and not partial:
+        raise AnnotationError(errors)
+    return [image(width, height, image_path, shapes, categories)]
 
 
 def _frame(doc: FeatureCollection, path: Path, site: JsonReporter, options: FormatOptions):
@@ -224,22 +278,59 @@ def _legacy_crs(doc: FeatureCollection, site: JsonReporter) -> str | None:
     return name
 
 
-def _label(feature: Feature, prop: str, site: JsonReporter, loc: tuple) -> str:
-    props = feature.properties or {}
-    if prop not in props:
-        known = ", ".join(sorted(props)) or "none"
-        msg = (
-            f"no property {prop!r} to take the label from (properties: {known}); "
-            "choose one with --label-property"
-        )
-        raise site.error((*loc, "properties"), msg, "PM026")
-    value = props[prop]
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    msg = f"property {prop!r} is {value!r}, not a label"
-    raise site.error((*loc, "properties", prop), msg, "PM026")
+def _labels(
+    features: list[tuple[int, Feature]], prop: str, site: JsonReporter
+) -> tuple[dict[int, str | Problem], tuple[tuple[int, str], ...] | None]:
+    """Each feature's label, or the problem that keeps it from having one, by index; and the
+    class ids when the labels are numbers.
+
+    A file's labels are all names or all numbers, as its first label is. Numbers are class
+    ids, as land-cover exports give them (``"class": 3``): whole numbers in 1..65535, whose
+    label is the number as text and whose pixel value is the number itself, through the
+    categories returned ((id, name) pairs, sorted; None for names).
+    """
+    labels: dict[int, str | Problem] = {}
+    ids: set[int] = set()
+    first: tuple[int, bool] | None = None  # the first label's feature, and whether a number
+    for i, feature in features:
+        loc = ("features", i, "properties", prop)
+        props = feature.properties or {}
+        if prop not in props:
+            known = ", ".join(sorted(props)) or "none"
+            msg = (
+                f"no property {prop!r} to take the label from (properties: {known}); "
+                "choose one with --label-property"
+            )
+            labels[i] = site.problem(loc[:-1], msg, "PM026")
+            continue
+        value = props[prop]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number and not (isinstance(value, str) and value.strip()):
+            labels[i] = site.problem(loc, f"property {prop!r} is {value!r}, not a label", "PM026")
+            continue
+        if first is None:
+            first = (i, number)
+        if number != first[1]:
+            kinds = ("a number", "a name") if number else ("a name", "a number")
+            msg = (
+                f"property {prop!r} is {value!r}, {kinds[0]} where features[{first[0]}] has "
+                f"{kinds[1]}: the labels of a file are all class ids or all names"
+            )
+            labels[i] = site.problem(loc, msg, "PM026")
+        elif not number:
+            labels[i] = value
+        elif isinstance(value, float) and not value.is_integer():
+            msg = f"property {prop!r} is {value!r}: a numeric label is a class id, a whole number"
+            labels[i] = site.problem(loc, msg, "PM026")
+        elif not 1 <= value <= MAX_CLASS_ID:
+            msg = f"property {prop!r} is {value!r}: a class id is in 1..{MAX_CLASS_ID}"
+            labels[i] = site.problem(loc, msg, "PM026")
+        else:
+            labels[i] = str(int(value))
+            ids.add(int(value))
+    if first is None or not first[1]:
+        return labels, None
+    return labels, tuple((c, str(c)) for c in sorted(ids))
 
 
 def _to_shapes(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath, PureWindowsPath
 
 from polymask.errors import UsageError
@@ -71,9 +72,17 @@ def image_key(file_key: str, image_name: str) -> str:
     for names that would leave the output folder (absolute, drive letters, ``..``) or that no
     file system takes (control characters, over-long parts).
     """
+    if _PLAIN.fullmatch(image_name) and not _DRIVE.match(image_name):
+        # the usual name, which no rule below changes or refuses: its key without the paths
+        *folders, last = image_name.split("/")
+        stem = _stem(last)
+        if stem != "." and not {".", ".."} & {*folders, last}:
+            folder = _folder(file_key)
+            stem = "/".join([*folders, stem])
+            return stem if not folder else folder + ("" if folder.endswith("/") else "/") + stem
     name = PureWindowsPath(image_name).as_posix() if "\\" in image_name else image_name
     path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+    if path.is_absolute() or ".." in path.parts or _DRIVE.match(name):
         raise ValueError("leads outside the output folder")
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts:
@@ -81,9 +90,28 @@ def image_key(file_key: str, image_name: str) -> str:
     if any(_unfit(p) for p in parts):
         raise ValueError("cannot be a file name (a control character, or a part over 240 bytes)")
     folder = PurePosixPath(file_key).parent
-    last = PurePosixPath(parts[-1])
-    stem = PurePosixPath(*parts[:-1], last.stem if last.suffix else last.name)
+    stem = PurePosixPath(*parts[:-1], _stem(parts[-1]))
     return (folder / stem).as_posix() if str(folder) != "." else stem.as_posix()
+
+
+_PLAIN = re.compile(r"(?:[^/\\\x00-\x1f]{1,60}/)*[^/\\\x00-\x1f]{1,60}")
+"""A name of parts of 1 to 60 characters (so at most 240 bytes) without a control character,
+parted by single forward slashes."""
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def _stem(name: str) -> str:
+    """A name part without its extension."""
+    last = PurePosixPath(name)
+    return last.stem if last.suffix else last.name
+
+
+@lru_cache(maxsize=64)
+def _folder(file_key: str) -> str:
+    """The folder of the annotation file's key, as keys below it start ("" for none): the same
+    for every image of a file."""
+    folder = PurePosixPath(file_key).parent
+    return "" if str(folder) == "." else folder.as_posix()
 
 
 def _unfit(part: str) -> bool:

@@ -1,10 +1,10 @@
 """The ``coco`` pixel convention: shapes drawn as ``pycocotools`` draws them.
 
 Polygons are scan-converted exactly as ``COCO.annToMask`` does
-(see :mod:`polymask.raster.coco_polygon`); mask patches (decoded RLE) are pasted as they are.
-Shapes COCO has no word for are drawn the way COCO would draw their outline: a rectangle as
-the polygon of its corners (as ``frBbox``), circles, ellipses, points and wide lines as the
-polygon of the area they cover.
+(see :func:`polymask.formats.rle.polygon_block`); mask patches (decoded RLE) are pasted as
+they are. Shapes COCO has no word for are drawn the way COCO would draw their outline: a
+rectangle as the polygon of its corners (as ``frBbox``), circles, ellipses, points and wide
+lines as the polygon of the area they cover.
 Holes are cleared from their polygon.
 """
 
@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from polymask.formats.rle import polygon_block
 from polymask.limits import MAX_STEPS, polygon_steps
 from polymask.model import Shape
-from polymask.raster.coco_polygon import polygon_block, polygon_mask
+from polymask.raster.coco_polygon import polygon_mask
 from polymask.raster.geometry import to_geometry
 from polymask.raster.patch import paste_patch
 

@@ -89,7 +89,7 @@ def to_geojson(shape: Shape) -> dict | None:
 def _closed(ring) -> list:
     """A ring closed as shapely closes it: the first point repeated unless already last, and
     always when that leaves fewer than 4 coordinates."""
-    pts = list(ring)
+    pts = ring.tolist() if isinstance(ring, np.ndarray) else list(ring)  # rows compare as lists
     if pts[0] != pts[-1] or len(pts) < 4:
         pts.append(pts[0])
     return pts

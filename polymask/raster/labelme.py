@@ -81,7 +81,7 @@ def _labelme_mask(size: tuple[int, int], shape: Shape) -> np.ndarray:
 
     mask = Image.new("L", (size[1], size[0]), 0)
     draw = ImageDraw.Draw(mask)
-    draw.polygon(list(shape.points), fill=1, outline=1)
+    draw.polygon(list(map(tuple, shape.points)), fill=1, outline=1)  # Pillow takes no array rows
     for hole in shape.holes:
         draw.polygon(list(hole), fill=0, outline=0)
     return np.asarray(mask, dtype=bool)

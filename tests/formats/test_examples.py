@@ -14,7 +14,9 @@ from click.testing import CliRunner
 
 from polymask.cli.main import cli
 from polymask.io.masks import read_mask
+from polymask.labels import LabelMap
 from tests.conftest import REPO
+from tests.helpers import class_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,12 +61,13 @@ def test_valid_file(path: Path, case: dict, tmp_path):
     suffix = case.get("suffix", ".png")
     written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob(f"*{suffix}"))
     assert written == sorted(case["masks"])
-    assert (out / "labels.txt").read_text().split()[2:] == case["labels"]  # after ignore, bg
+    label_map = LabelMap.from_file(out / "labels.txt")
+    assert class_names(label_map) == case["labels"]
     if suffix == ".png":  # every labelled class appears somewhere: nothing was dropped
         seen = set()
         for p in out.rglob("*.png"):
             seen |= set(np.unique(read_mask(p)).tolist())
-        assert seen - {0} == set(range(1, len(case["labels"]) + 1))
+        assert seen - {0} == {label_map.ids[n] for n in case["labels"]}
 
 
 @pytest.mark.parametrize(("path", "case"), list(_cases("invalid")))
