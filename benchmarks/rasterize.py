@@ -37,10 +37,11 @@ from PIL import Image, ImageDraw
 
 from benchmarks.generate import generate
 from polymask import raster
+from polymask.dataset import Item
 from polymask.formats import MODULES, InputFile
 from polymask.io.masks import read_mask, voc_palette
 from polymask.labels import LabelMap
-from polymask.rasterize import RasterizeOptions, rasterize_file, rasterize_files
+from polymask.rasterize import RasterizeOptions, rasterize_files, rasterize_item
 from polymask.settings import Settings
 
 CONVENTIONS = tuple(c for c in ("labelme", "center", "coco") if c in raster.CONVENTIONS)
@@ -114,7 +115,8 @@ def per_image(
                 settings=Settings(fmt="coco"),
             )
             t = time.perf_counter()
-            rasterize_file(InputFile(coco_file, tmp), opts)
+            for _ in rasterize_files([InputFile(coco_file, tmp)], opts):
+                pass
             ms = (time.perf_counter() - t) * 1000 / len(files)
             times.setdefault("polymask (coco, on the COCO file)", []).append(ms)
         for conv in conventions:
@@ -125,7 +127,7 @@ def per_image(
                 force=True,
             )
             times.setdefault(f"polymask ({conv})", []).extend(
-                time_each(lambda f, o=opts: rasterize_file(f, o), files)
+                time_each(lambda f, o=opts: rasterize_item(one_image(f), o), files)
             )
         times.setdefault("LabelMe-style", []).extend(
             time_each(
@@ -147,7 +149,7 @@ def per_image(
         out_dir=out / f"ours-{last}", label_map=label_map, settings=Settings(convention=last)
     )
     times["polymask, rerun on unchanged files"] = time_each(
-        lambda f: rasterize_file(f, rerun), files
+        lambda f: rasterize_item(one_image(f), rerun), files
     )
     if "labelme" in conventions:
         same = sum(
@@ -161,6 +163,11 @@ def per_image(
             f"labelme convention masks identical to the LabelMe-style peer's: {same}/{len(files)}"
         )
     return [(name, statistics.median(t)) for name, t in times.items()]
+
+
+def one_image(file: InputFile) -> Item:
+    """The item of a LabelMe file, as the dataset index makes it (its key is its path)."""
+    return Item(file.key, file, "labelme")
 
 
 def coco_subset(path: Path, keys: set[str], tmp: Path) -> Path:

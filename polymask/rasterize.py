@@ -1,16 +1,18 @@
-"""Annotation files to mask files on disk: the library behind ``polymask rasterize``.
+"""Image items to mask files on disk: the library behind ``polymask rasterize``.
 
-Each file is handled on its own (in a worker process when there are several): load, burn, write
-atomically. A mask is skipped when the fingerprint stored in it says it was made from the same
-annotation bytes with the same settings, so a rerun after an interruption finishes the job and
-an unchanged dataset costs one header read per mask.
+The dataset is first read into items (:mod:`polymask.dataset`); each item is then handled on
+its own (in a worker process when there are several): read if not read yet, burn, write
+atomically. An item that fails costs that mask alone. A mask is skipped when the fingerprint
+stored in it says it was made from the same annotation bytes with the same settings, so a
+rerun after an interruption finishes the job and an unchanged dataset costs one header read
+per mask.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,13 +21,9 @@ from typing import Literal
 import numpy as np
 
 from polymask import __version__
+from polymask.dataset import Item, read_dataset, read_item
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import (
-    TAKES_OPTIONS,
-    InputFile,
-    detect_format,
-    load_annotations,
-)
+from polymask.formats import TAKES_OPTIONS, InputFile
 from polymask.io.masks import MaskReadError, read_fingerprint, read_mask, write_png
 from polymask.io.ownership import (
     ERROR_MAP_MARK,
@@ -70,8 +68,8 @@ class ImageOutcome:
 
 
 @dataclass
-class FileOutcome:
-    """What happened to one annotation file: small, so it travels back from workers cheaply."""
+class Outcome:
+    """What happened to one item: small, so it travels back from workers cheaply."""
 
     source: str
     images: list[ImageOutcome] = field(default_factory=list)
@@ -79,67 +77,88 @@ class FileOutcome:
 
 
 def rasterize_files(
-    files: Iterable[InputFile], options: RasterizeOptions, report: RunReport | None = None
-) -> Iterator[FileOutcome]:
-    """Rasterize every file, yielding outcomes as they finish (order not guaranteed), with the
+    files: Sequence[InputFile], options: RasterizeOptions, report: RunReport | None = None
+) -> Iterator[Outcome]:
+    """Index ``files`` into items (:func:`~polymask.dataset.read_dataset`) and rasterize them:
+    for library callers who hold a label map already. What indexing met (files that cannot be
+    read, key collisions) comes first, as outcomes of their own."""
+    dataset = read_dataset(files, options.settings)
+    for problem in dataset.problems:
+        yield Outcome(problem.file, problems=[problem])
+    yield from rasterize_items(dataset.items, options, report)
+
+
+def rasterize_items(
+    items: Iterable[Item], options: RasterizeOptions, report: RunReport | None = None
+) -> Iterator[Outcome]:
+    """Rasterize every item, yielding outcomes as they finish (order not guaranteed), with the
     workers and scheduler of ``options.settings``."""
-    work = partial(rasterize_file, options=options)
+    work = partial(rasterize_item, options=options)
     s = options.settings
-    yield from pmap(work, files, s.workers, scheduler=s.scheduler, report=report)
+    yield from pmap(work, items, s.workers, scheduler=s.scheduler, report=report)
 
 
-def rasterize_file(item: InputFile, options: RasterizeOptions) -> FileOutcome:
-    outcome = FileOutcome(str(item.path))
+def rasterize_item(item: Item, options: RasterizeOptions) -> Outcome:
+    outcome = Outcome(str(item.source.path))
     try:
-        data_hash = hashlib.sha256(item.path.read_bytes()).hexdigest()
-        settings = options.settings
-        fmt = settings.fmt or detect_format(item.path)
-        if _unchanged_single_image(item, data_hash, fmt, options):
+        data_hash = item.source_hash or _file_hash(item)
+        if _unchanged_single_image(item, data_hash, options):
             outcome.images.append(ImageOutcome(item.key, "skipped"))
             return outcome
-        annotations = load_annotations(item, fmt, False, settings.format_options)
-        frame = _geotiff_frame(fmt, options)
+        annotations = read_item(item, options.settings, outcome.problems)
+        frame = _geotiff_frame(item.fmt, options)
     except AnnotationError as exc:
         outcome.problems.extend(exc.problems)
+        outcome.images.append(ImageOutcome(item.key, "failed"))
         return outcome
     except OSError as exc:
-        outcome.problems.append(Problem(str(item.path), f"cannot read: {exc.strerror or exc}"))
+        outcome.problems.append(
+            Problem(str(item.source.path), f"cannot read: {exc.strerror or exc}", code="PM002")
+        )
+        outcome.images.append(ImageOutcome(item.key, "failed"))
         return outcome
-    convention, order = settings.convention_for(fmt), settings.order_for(fmt)
+    settings = options.settings
+    convention, order = settings.convention_for(item.fmt), settings.order_for(item.fmt)
     for ann in annotations:
         outcome.problems.extend(ann.warnings)  # reported, but the mask is still made
-        fingerprint = _fingerprint(data_hash, ann.key, convention, order, fmt, options)
+        if ann.errors:
+            outcome.problems.extend(ann.errors)
+            outcome.images.append(ImageOutcome(item.key, "failed"))
+            continue
+        fingerprint = _fingerprint(data_hash, item.key, convention, order, item.fmt, options)
         try:
             if options.check:
-                outcome.images.append(_check(ann, convention, order, frame, options))
+                outcome.images.append(_check(ann, item.key, convention, order, frame, options))
             else:
-                outcome.images.append(_write(ann, convention, order, frame, fingerprint, options))
+                outcome.images.append(
+                    _write(ann, item.key, convention, order, frame, fingerprint, options)
+                )
         except AnnotationError as exc:
             outcome.problems.extend(exc.problems)
-            outcome.images.append(ImageOutcome(ann.key, "failed"))
+            outcome.images.append(ImageOutcome(item.key, "failed"))
         except ForeignFile as exc:
             outcome.problems.append(Problem(exc.path, exc.reason, code=REFUSED_CODE))
-            outcome.images.append(ImageOutcome(ann.key, "failed"))
+            outcome.images.append(ImageOutcome(item.key, "failed"))
     return outcome
 
 
-ONE_IMAGE_FORMATS = frozenset({"labelme"})
-"""Formats whose files hold one image, keyed by the file's own key and written as PNG."""
+def _file_hash(item: Item) -> str:
+    return hashlib.sha256(item.source.path.read_bytes()).hexdigest()
 
 
-def _unchanged_single_image(
-    item: InputFile, data_hash: str, fmt: str, options: RasterizeOptions
-) -> bool:
+def _unchanged_single_image(item: Item, data_hash: str, options: RasterizeOptions) -> bool:
     """Whether the masks of a one-image file are up to date, judged before parsing it.
 
     The fingerprint depends on the file's bytes, its key and the settings only, so for these
-    formats it is known before the file is parsed: an unchanged dataset costs a hash and a PNG
+    items it is known before the file is parsed: an unchanged dataset costs a hash and a PNG
     header read per file instead of a JSON parse (about 5x faster on the benchmark set).
     """
-    if fmt not in ONE_IMAGE_FORMATS or options.force or options.check:
+    unread = item.annotation is None and item.entry is None
+    if not unread or options.force or options.check:
         return False
-    convention, order = options.settings.convention_for(fmt), options.settings.order_for(fmt)
-    fingerprint = _fingerprint(data_hash, item.key, convention, order, fmt, options)
+    settings = options.settings
+    convention, order = settings.convention_for(item.fmt), settings.order_for(item.fmt)
+    fingerprint = _fingerprint(data_hash, item.key, convention, order, item.fmt, options)
     cls_path, inst_path, over_path = _paths(item.key, options)
     return _up_to_date(fingerprint, _marks(None, cls_path, inst_path), over_path)
 
@@ -170,12 +189,12 @@ def _fingerprint(
     return "sha256:" + hashlib.sha256(settings.encode()).hexdigest()
 
 
-def check_targets(files: Iterable[InputFile], options: RasterizeOptions) -> None:
+def check_targets(items: Iterable[Item], options: RasterizeOptions) -> None:
     """Refuse, before any work, a run that would replace files polymask did not write.
 
-    The outputs of one-image files are known up front (``OUT/<key>.png``), so all of them are
-    checked here: ``-o`` pointing at a folder of photos stops before the first write. Other
-    formats' outputs are known only once a file is parsed; :func:`_write` checks those.
+    Every item's outputs are known from its key (``OUT/<key>.png``), so all of them are checked
+    here: ``-o`` pointing at a folder of photos stops before the first write. (GeoTIFF masks,
+    named only once their reference grid is read, are checked again where they are written.)
     Raises :class:`~polymask.errors.UsageError` naming the first refused path.
     """
     if options.instances_dir is not None and _same_folder(options.instances_dir, options.out_dir):
@@ -184,20 +203,58 @@ def check_targets(files: Iterable[InputFile], options: RasterizeOptions) -> None
             "replace the class masks"
         )
     refused: list[str] = []
-    for item in files:
+    for item in items:
         cls, inst, over = _paths(item.key, options)
-        foreign = [
+        refused += [
             str(path)
             for path, kind in ((cls, "mask"), (inst, "mask"), (over, "overlay"))
             if path is not None and not is_free_or_ours(path, kind)
         ]
-        if foreign and (options.settings.fmt or detect_format(item.path)) in ONE_IMAGE_FORMATS:
-            refused += foreign
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         raise UsageError(
             f"{refused[0]}: exists and was not written by polymask; refusing to replace it{more}"
         )
+
+
+def label_file_change(out_dir: Path, label_map: LabelMap, force: bool) -> bool:
+    """Whether ``OUT/labels.txt`` must be (re)written; refuse to replace a different map.
+
+    The map beside the masks says what their pixel values mean. One that differs from this
+    run's belongs to other masks (``-o`` pointed at another dataset's folder, or the user's own
+    labels file), or this run's ids moved (a class added): replacing it silently would lose
+    that file or give old masks a wrong meaning, so it takes ``--force``. Raises
+    :class:`~polymask.errors.UsageError`.
+    """
+    path = out_dir / "labels.txt"
+    if not path.exists():
+        return True
+    if not path.is_file():
+        raise UsageError(f"{path}: exists and is not a regular file; refusing to replace it")
+    try:
+        found = LabelMap.from_file(path, label_map.ignore_index)
+    except UsageError:
+        found = None
+    if found == label_map:
+        return False
+    if force:
+        return True
+    differ = _first_difference(found, label_map) if found is not None else "it is not a label map"
+    raise UsageError(
+        f"{path}: holds another label map ({differ}); the masks beside it were made with it. "
+        "Refusing to replace it: use another -o folder, or --force to rewrite the masks "
+        "with this run's ids"
+    )
+
+
+def _first_difference(old: LabelMap, new: LabelMap) -> str:
+    for name, i in sorted(new.ids.items(), key=lambda kv: kv[1]):
+        if name not in old.ids:
+            return f"no {name!r} there, {i} now"
+        if old.ids[name] != i:
+            return f"{name!r} is {old.ids[name]} there, {i} now"
+    gone = next(iter(sorted(set(old.ids) - set(new.ids))))
+    return f"{gone!r} is {old.ids[gone]} there, not in this run's map"
 
 
 def _same_folder(a: Path, b: Path) -> bool:
@@ -214,16 +271,17 @@ def _paths(key: str, options: RasterizeOptions, frame=None):
 
 def _write(
     ann: ImageAnnotation,
+    key: str,
     convention: str,
     order: str,
     frame,
     fingerprint: str,
     options: RasterizeOptions,
 ):
-    cls_path, inst_path, over_path = _paths(ann.key, options, frame)
+    cls_path, inst_path, over_path = _paths(key, options, frame)
     marks = _marks(frame, cls_path, inst_path)
     if not options.force and _up_to_date(fingerprint, marks, over_path):
-        return ImageOutcome(ann.key, "skipped")
+        return ImageOutcome(key, "skipped")
     for path, kind in ((cls_path, "mask"), (inst_path, "mask"), (over_path, "overlay")):
         if path is not None and marks.get(path) in (None, ERROR_MAP_MARK):  # else ours: read
             check_free_or_ours(path, kind)
@@ -234,7 +292,7 @@ def _write(
     if inst_path is not None:
         _save(inst_path, r.instances, frame, fingerprint, palette=False)
     _save(cls_path, r.classes, frame, fingerprint)  # last: its fingerprint marks the image done
-    return ImageOutcome(ann.key, "written", detail)
+    return ImageOutcome(key, "written", detail)
 
 
 def _save(path: Path, array: np.ndarray, frame, fingerprint: str, palette: bool = True) -> None:
@@ -278,27 +336,27 @@ def _burn(
 
 
 def _check(
-    ann: ImageAnnotation, convention: str, order: str, frame, options: RasterizeOptions
+    ann: ImageAnnotation, key: str, convention: str, order: str, frame, options: RasterizeOptions
 ) -> ImageOutcome:
-    cls_path, inst_path, _ = _paths(ann.key, options, frame)
+    cls_path, inst_path, _ = _paths(key, options, frame)
     r = _burn(ann, convention, order, options, instances=inst_path is not None)
     for path, expected in ((cls_path, r.classes), (inst_path, r.instances)):
         if path is None:
             continue
         if not path.exists():
-            return ImageOutcome(ann.key, "missing", str(path))
+            return ImageOutcome(key, "missing", str(path))
         try:
             found = read_mask(path) if frame is None else _read_geotiff_mask(path)
         except MaskReadError as exc:
-            return ImageOutcome(ann.key, "differs", str(exc))
+            return ImageOutcome(key, "differs", str(exc))
         if found.shape != expected.shape:
             return ImageOutcome(
-                ann.key, "differs", f"{path}: size {found.shape[::-1]} != {expected.shape[::-1]}"
+                key, "differs", f"{path}: size {found.shape[::-1]} != {expected.shape[::-1]}"
             )
         n = int(np.count_nonzero(found != expected))
         if n:
-            return ImageOutcome(ann.key, "differs", f"{path}: {n} pixels differ")
-    return ImageOutcome(ann.key, "ok")
+            return ImageOutcome(key, "differs", f"{path}: {n} pixels differ")
+    return ImageOutcome(key, "ok")
 
 
 def find_orphans(options: RasterizeOptions, keys: set[str]) -> list[Path]:

@@ -15,8 +15,10 @@ The rules, in plain words:
   for CVAT, file order for the rest. A convention or order that is set applies to every format.
 - The label map (:func:`resolve_label_map`): the labels given (``--labels``, or ``labels`` in
   the configuration, a labels.txt path or the names in id order); else ``labels.txt`` beside
-  the masks being read (what ``rasterize`` wrote there); else the labels the annotations use,
-  sorted and numbered from 1; else none, and class ids are the mask values found.
+  the masks being read (what ``rasterize`` wrote there); else the class ids the annotation
+  files declare (COCO's categories: pixel value = ``category_id``), with any other labels the
+  annotations use numbered after them; else the labels the annotations use, sorted and
+  numbered from 1; else none, and class ids are the mask values found.
 - The memory budget (``--max-pixels``, :mod:`polymask.limits`): the command line; else
   ``POLYMASK_MAX_PIXELS``; else ``max-pixels`` in the configuration; else 268 Mpx. It is then
   set in ``POLYMASK_MAX_PIXELS``, where every reader, in this process or a worker, finds it.
@@ -33,11 +35,12 @@ from typing import TYPE_CHECKING
 
 from polymask.config import PolymaskConfig, find_config, load_config
 from polymask.conventions import Convention, Order, format_convention, format_order
-from polymask.errors import AnnotationError, Problem, UsageError
+from polymask.errors import AnnotationError, UsageError
 from polymask.formats.options import FormatOptions
 from polymask.io.storage import is_url
 from polymask.labels import (
     DEFAULT_IGNORE_INDEX,
+    FoundLabels,
     LabelMap,
     UnknownPolicy,
     given_label_map,
@@ -178,8 +181,8 @@ def resolve_label_map(
 
     Args:
         masks: folders of masks being read (their ``labels.txt`` is the map they were made with).
-        annotations: annotation files being read, whose labels make the map when nothing else
-            gives one.
+        annotations: annotation files being read, whose labels (and the class ids their
+            sources declare) make the map when nothing else gives one.
     """
     if settings.labels is not None:
         return given_label_map(settings.labels, settings.ignore_index)
@@ -187,31 +190,31 @@ def resolve_label_map(
     if found is not None:
         return found
     if annotations is not None:
-        labels, _ = collect_labels(annotations, settings)
-        return LabelMap.discover(labels, settings.ignore_index)
+        return collect_labels(annotations, settings).label_map(settings.ignore_index)[0]
     return None
 
 
-def collect_labels(
-    files: Iterable[InputFile], settings: Settings
-) -> tuple[set[str], list[Problem]]:
-    """Every label used in the files, and the problems met reading them."""
-    labels: set[str] = set()
-    problems: list[Problem] = []
+def collect_labels(files: Iterable[InputFile], settings: Settings) -> FoundLabels:
+    """Every label used in the files, with where it was first used, and the class ids the
+    files declare. Files that cannot be read are skipped here: reading them for the work
+    reports why."""
+    found = FoundLabels()
     labels_of = partial(_labels_of, fmt=settings.fmt, format_options=settings.format_options)
-    for found, errs in pmap(labels_of, files, settings.workers, scheduler=settings.scheduler):
-        labels |= found
-        problems += errs
-    return labels, problems
+    for labels in pmap(labels_of, files, settings.workers, scheduler=settings.scheduler):
+        found.merge(labels)
+    return found
 
 
 def _labels_of(
     item: InputFile, fmt: str | None, format_options: FormatOptions | None
-) -> tuple[set[str], list[Problem]]:
+) -> FoundLabels:
     from polymask.formats import load_annotations
 
+    found = FoundLabels()
     try:
-        annotations = load_annotations(item, fmt, False, format_options)
-        return {s.label for a in annotations for s in a.shapes}, []
-    except AnnotationError as exc:
-        return set(), exc.problems
+        annotations = load_annotations(item, fmt, False, format_options, problems=[])
+    except AnnotationError:
+        return found
+    for ann in annotations:
+        found.add_annotation(ann)
+    return found

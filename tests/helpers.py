@@ -67,3 +67,26 @@ def json_container(doc, path):
     for key in path:
         doc = doc[key]
     return doc
+
+
+def class_names(label_map) -> list[str]:
+    """A label map's class names in id order, background left out."""
+    return [n for n in sorted(label_map.ids, key=label_map.ids.__getitem__) if n != "_background_"]
+
+
+def mutate(doc, data, values) -> None:
+    """One to three random changes to a JSON document, in place (hypothesis draws them from
+    ``data``): a value anywhere replaced by one drawn from ``values``, or deleted."""
+    from hypothesis import strategies as st
+
+    places = list(json_places(doc))
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        path, key = data.draw(st.sampled_from(places), label="place")
+        try:
+            parent = json_container(doc, path)
+            if data.draw(st.booleans(), label="delete"):
+                del parent[key]
+            else:
+                parent[key] = data.draw(values, label="value")
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced this place

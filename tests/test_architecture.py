@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"polymask.formats"},
     {"polymask.raster"},
     {"polymask.settings"},
+    {"polymask.dataset"},
     {"polymask.validate", "polymask.rasterize", "polymask.stats", "polymask.score"},
     {"polymask.report", "polymask.losses", "polymask.schemas"},
     {"polymask.cli"},

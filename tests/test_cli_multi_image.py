@@ -27,10 +27,10 @@ def test_coco_file_gives_one_mask_per_image_below_its_folder(tmp_path):
         "coco/train/a.png",
         "coco/train/b.png",
     ]
-    # discovered classes are the category names used, sorted: cat = 1, dog = 2
-    assert (out / "labels.txt").read_text().split() == ["__ignore__", "_background_", "cat", "dog"]
+    # the classes are the file's categories, pixel value = category_id (cat 3, dog 42)
+    assert (out / "labels.txt").read_text() == "3 cat\n42 dog\n"
     b = read_mask(out / "coco" / "train" / "b.png")
-    assert b.shape == (4, 5) and set(np.unique(b)) == {0, 2}
+    assert b.shape == (4, 5) and set(np.unique(b)) == {0, 42}
     again = CliRunner().invoke(cli, [*args, "--check"])
     assert again.exit_code == 0, again.output
 
@@ -59,10 +59,23 @@ def test_a_bad_file_fails_alone(tmp_path):
     shutil.copy(CASES / "coco" / "valid" / "rle.json", tmp_path / "good.json")
     shutil.copy(CASES / "coco" / "invalid" / "unknown_image.json", tmp_path / "bad.json")
     out = tmp_path / "masks"
-    result = CliRunner().invoke(cli, ["rasterize", str(tmp_path), "-o", str(out), "-j", "1"])
+    (tmp_path / "labels.txt").write_text("people\ncars\nthing\n")
+    labels = ["--labels", str(tmp_path / "labels.txt")]
+    result = CliRunner().invoke(
+        cli, ["rasterize", str(tmp_path), "-o", str(out), "-j", "1", *labels]
+    )
     assert result.exit_code == 1
     assert "bad.json:4:27: annotations[0].image_id: image_id 5 is not in images" in result.stdout
     assert (out / "crowd.png").exists()
+
+
+def test_two_files_declaring_one_category_id_differently_are_an_error(tmp_path):
+    shutil.copy(CASES / "coco" / "valid" / "rle.json", tmp_path / "good.json")
+    shutil.copy(CASES / "coco" / "invalid" / "unknown_image.json", tmp_path / "bad.json")
+    out = tmp_path / "masks"
+    result = CliRunner().invoke(cli, ["rasterize", str(tmp_path), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1
+    assert "category id 1 is 'people' here but 'thing' in" in result.stdout
 
 
 def one_square_coco(path, iscrowd: int, bbox: list) -> None:
@@ -91,7 +104,7 @@ def test_rasterize_reports_loader_warnings_and_still_writes(tmp_path):
 def test_coco_crowd_regions_as_class_or_ignore(tmp_path):
     one_square_coco(tmp_path / "coco.json", iscrowd=1, bbox=[2, 2, 4, 4])
     runner = CliRunner()
-    for crowd, value in (("class", 1), ("ignore", 255)):
+    for crowd, value in (("class", 3), ("ignore", 255)):
         out = tmp_path / crowd
         r = runner.invoke(
             cli, ["rasterize", str(tmp_path / "coco.json"), "-o", str(out), "--crowd", crowd]

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
 from polymask.cli.main import cli  # noqa: E402
+from polymask.dataset import Item  # noqa: E402
 from polymask.formats import find_inputs  # noqa: E402
 from polymask.labels import LabelMap  # noqa: E402
-from polymask.rasterize import RasterizeOptions, rasterize_file  # noqa: E402
+from polymask.rasterize import RasterizeOptions, rasterize_item  # noqa: E402
 from polymask.runtime.parallel import RunReport, pmap  # noqa: E402
 from tests.helpers import labelme_shape, write_labelme  # noqa: E402
 
@@ -105,7 +106,7 @@ def rasterize_or_die(item, options, token: str):
     try:
         os.rename(token, token + ".claimed")  # atomic: exactly one task wins
     except FileNotFoundError:
-        return rasterize_file(item, options)
+        return rasterize_item(Item(item.key, item, "labelme"), options)
     time.sleep(0.5)  # long enough for the worker to tell the scheduler the chunk started
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from polymask.cli.main import cli
 from polymask.io.masks import read_mask
+from polymask.labels import LabelMap
+from tests.helpers import class_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,9 +65,10 @@ def test_valid_example(fmt, path, case, forced, tmp_path):
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))
     assert written == sorted(case["masks"])
-    assert (out / "labels.txt").read_text().splitlines()[2:] == case["labels"]
+    label_map = LabelMap.from_file(out / "labels.txt")
+    assert class_names(label_map) == case["labels"]
     seen = set().union(*(np.unique(read_mask(p)).tolist() for p in out.rglob("*.png")))
-    assert seen - {0} == set(range(1, len(case["labels"]) + 1))  # no class was dropped
+    assert seen - {0} == {label_map.ids[n] for n in case["labels"]}  # no class was dropped
 
 
 @pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])

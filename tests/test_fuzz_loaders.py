@@ -19,7 +19,7 @@ from polymask.errors import AnnotationError
 from polymask.formats import load_annotations
 from polymask.labels import LabelMap
 from polymask.raster import burn
-from tests.helpers import json_container, json_places
+from tests.helpers import mutate
 
 FORMATS = (None, "coco", "label-studio")
 EXAMPLES = sorted(
@@ -62,17 +62,7 @@ def _load_everyway(path: Path) -> None:
 def test_mutated_examples(scratch, data):
     source = data.draw(st.sampled_from(EXAMPLES), label="example")
     doc = json.loads(source.read_text())
-    places = list(json_places(doc))
-    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        path, key = data.draw(st.sampled_from(places), label="place")
-        try:
-            parent = json_container(doc, path)
-            if data.draw(st.booleans(), label="delete"):
-                del parent[key]
-            else:
-                parent[key] = data.draw(json_values, label="value")
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed or replaced this place
+    mutate(doc, data, json_values)
     scratch.write_text(json.dumps(doc))
     _load_everyway(scratch)
 

@@ -24,6 +24,7 @@ from PIL import Image
 from polymask.cli.main import cli
 from polymask.io.masks import read_fingerprint, write_png
 from polymask.io.ownership import ERROR_MAP_MARK, OVERLAY_COMMENT
+from polymask.labels import LabelMap
 from polymask.score.report import ScoreReport
 from tests.helpers import labelme_shape, write_labelme
 
@@ -134,7 +135,9 @@ def test_overlays_are_marked_and_a_second_run_replaces_them(data, tmp_path):
     assert (over / "a.jpg").read_bytes() == first
 
 
-def test_a_multi_image_file_refuses_at_write_time_for_that_image_only(tmp_path):
+def test_a_multi_image_file_is_refused_before_any_write(tmp_path):
+    """The dataset index names every image of a COCO file up front, so a photo where one of
+    its masks would go stops the run before any mask is written."""
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(CASES / "coco" / "valid" / "polygons.json", data / "instances.json")
@@ -142,9 +145,9 @@ def test_a_multi_image_file_refuses_at_write_time_for_that_image_only(tmp_path):
     before = photo(out / "train" / "a.png", "PNG")
     r = run("rasterize", data, "-o", out, "-j", "1")
     assert r.exit_code == 2
-    assert f"{out / 'train' / 'a.png'}: exists and is not a polymask mask" in r.stdout
+    assert f"{out / 'train' / 'a.png'}: exists and was not written by polymask" in r.stderr
     assert (out / "train" / "a.png").read_bytes() == before
-    assert read_fingerprint(out / "train" / "b.png").startswith("sha256:")  # the other image
+    assert not (out / "train" / "b.png").exists()
 
 
 # --errors
@@ -292,3 +295,34 @@ def test_a_link_to_dev_stdout_writes_to_the_process_stdout(folders):
     assert done.returncode == 0, done.stderr
     assert link.is_symlink() and os.readlink(link) == "/dev/stdout"
     assert b'"images_scored": 2' in done.stdout
+
+
+# labels.txt
+
+
+def test_a_different_labels_file_in_the_output_folder_is_never_replaced(tmp_path):
+    """`-o` pointed at the source folder, which holds the user's own labels.txt: refused
+    before any mask is written; the file is kept byte for byte."""
+    data = tmp_path / "data"
+    write_labelme(data / "a.json", [labelme_shape("car", SQUARE)])
+    mine = "__ignore__\n_background_\nroad\ncar\n"
+    (data / "labels.txt").write_text(mine)
+    r = rasterize(data, "-o", data)
+    assert r.exit_code == 2
+    assert "labels.txt: holds another label map ('car' is 2 there, 1 now)" in r.stderr
+    assert (data / "labels.txt").read_text() == mine and not (data / "a.png").exists()
+
+
+def test_a_changed_map_needs_force_and_an_equal_one_is_left_alone(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    write_labelme(data / "a.json", [labelme_shape("car", SQUARE)])
+    assert rasterize(data, "-o", out).exit_code == 0
+    before = (out / "labels.txt").stat().st_mtime_ns
+    assert rasterize(data, "-o", out).exit_code == 0
+    assert (out / "labels.txt").stat().st_mtime_ns == before  # same map: not rewritten
+    write_labelme(data / "b.json", [labelme_shape("bus", SQUARE)])  # bus sorts before car
+    r = rasterize(data, "-o", out)
+    assert r.exit_code == 2 and "no 'bus' there, 1 now" in r.stderr
+    forced = rasterize(data, "-o", out, "--force")
+    assert forced.exit_code == 0 and "2 written" in forced.stderr
+    assert LabelMap.from_file(out / "labels.txt").ids == {"_background_": 0, "bus": 1, "car": 2}

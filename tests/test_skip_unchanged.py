@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymask import rasterize as convert
+from polymask import dataset
+from polymask.dataset import Item
 from polymask.formats import InputFile
 from polymask.io.masks import read_mask
 from polymask.labels import LabelMap
-from polymask.rasterize import RasterizeOptions, rasterize_file
+from polymask.rasterize import RasterizeOptions, rasterize_item
 from polymask.settings import Settings
 from tests.helpers import labelme_shape, write_labelme
 
@@ -18,7 +19,7 @@ SQUARE = [(1, 1), (8, 1), (8, 8), (1, 8)]
 
 
 def statuses(item, options):
-    return [i.status for i in rasterize_file(item, options).images]
+    return [i.status for i in rasterize_item(Item(item.key, item, "labelme"), options).images]
 
 
 def test_unchanged_file_is_skipped_without_parsing(tmp_path, monkeypatch):
@@ -28,9 +29,9 @@ def test_unchanged_file_is_skipped_without_parsing(tmp_path, monkeypatch):
     options = RasterizeOptions(out_dir=tmp_path / "out", label_map=LM)
     assert statuses(item, options) == ["written"]
     parsed = []
-    real_load = convert.load_annotations
+    real_load = dataset.load_annotations
     monkeypatch.setattr(
-        convert, "load_annotations", lambda *a, **k: parsed.append(a) or real_load(*a, **k)
+        dataset, "load_annotations", lambda *a, **k: parsed.append(a) or real_load(*a, **k)
     )
     assert statuses(item, options) == ["skipped"] and parsed == []
 

@@ -66,7 +66,8 @@ labels_opt = click.option(
     "--labels",
     "labels",
     type=PathOrURL(exists=True, dir_okay=False),
-    help="labels.txt: one class name a line; __ignore__ and _background_ as in LabelMe.",
+    help="labels.txt: one class name a line (__ignore__ and _background_ as in LabelMe), or "
+    "'id name' lines for ids that skip numbers.",
 )
 ignore_index_opt = click.option(
     "--ignore-index",

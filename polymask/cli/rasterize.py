@@ -56,6 +56,15 @@ from polymask.cli.options import (
     type=OUTPUT_DIR,
     help="Also write JPEG overlays (image + classes + outlines) here, to check by eye.",
 )
+@click.option(
+    "--keys",
+    type=click.Choice(["name", "source"]),
+    default="name",
+    show_default=True,
+    help="How images of multi-image files are named: by their own name, beside the file "
+    "('name'), or below the file's path ('source': exports/a.json -> exports/a/image1), for "
+    "datasets with several exports naming the same images.",
+)
 @click.option("--force", is_flag=True, help="Rewrite masks that are already up to date.")
 @click.option(
     "--check",
@@ -75,19 +84,25 @@ from polymask.cli.options import (
 @workers_opt
 @scheduler_opt
 @config_opt
-def rasterize(inputs, force, check, allow_empty, mask_format, **params):
+def rasterize(inputs, keys, force, check, allow_empty, mask_format, **params):
     """Burn annotation files (or folders of them) into one class-index PNG per image.
 
-    Pixel values are class ids (background 0, ignored pixels --ignore-index). Without --labels
-    the classes found are numbered in sorted order and written to OUT/labels.txt; --check
-    reads OUT/labels.txt.
+    Pixel values are class ids (background 0, ignored pixels --ignore-index): the ids of
+    --labels; else COCO's category ids; else the classes found, numbered in sorted order. The
+    map is written to OUT/labels.txt; --check reads OUT/labels.txt.
     """
+    from polymask.dataset import dataset_label_map, read_dataset
     from polymask.io.ownership import REFUSED_CODE
     from polymask.io.storage import as_path, atomic_write, remove_stale_temp
-    from polymask.rasterize import RasterizeOptions, check_targets, find_orphans, rasterize_files
+    from polymask.rasterize import (
+        RasterizeOptions,
+        check_targets,
+        find_orphans,
+        label_file_change,
+        rasterize_items,
+    )
     from polymask.report.problems import render_text
     from polymask.runtime.parallel import RunReport
-    from polymask.settings import resolve_label_map
 
     settings = settings_from(params, inputs)
     if not settings.output:
@@ -98,7 +113,8 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         skipped = []
         files = annotation_files(inputs, skipped, allow_empty)
-        label_map = resolve_label_map(settings, masks=[out] if check else (), annotations=files)
+        dataset = read_dataset(files, settings, keys)
+        label_map, note = dataset_label_map(settings, dataset, masks=[out] if check else ())
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
@@ -110,21 +126,25 @@ def rasterize(inputs, force, check, allow_empty, mask_format, **params):
         mask_format=mask_format,
     )
     if not check:
-        check_targets(files, options)  # nothing is written when a target is not ours
+        check_targets(dataset.items, options)  # nothing is written when a target is not ours
+        new_map = label_file_change(out, label_map, force)
         out.mkdir(parents=True, exist_ok=True)
         folders = [as_path(f) for f in (out, settings.instances, settings.overlay) if f]
         for folder in folders:  # a folder inside another is swept with it, not twice
             if not any(other != folder and _inside(folder, other) for other in folders):
                 remove_stale_temp(folder)
-        atomic_write(out / "labels.txt", label_map.to_text().encode())
+        if new_map:
+            atomic_write(out / "labels.txt", label_map.to_text().encode())
     counts: dict[str, int] = {}
-    problems = list(skipped)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    problems = skipped + dataset.problems + dataset.labels.problems
     outcomes = []
     produced: set[str] = set()
     run = RunReport()
     with progress() as bar, usage_errors():
-        task = bar.add_task("rasterize", total=len(files))
-        for outcome in rasterize_files(files, options, run):
+        task = bar.add_task("rasterize", total=len(dataset.items))
+        for outcome in rasterize_items(dataset.items, options, run):
             bar.advance(task)
             problems += outcome.problems
             for image in outcome.images:

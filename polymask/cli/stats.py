@@ -138,6 +138,7 @@ def stats(
     """
     from rich.console import Console
 
+    from polymask.dataset import dataset_label_map, read_dataset
     from polymask.io.reports import write_report
     from polymask.report.problems import render_text
     from polymask.report.stats import print_rich, render_csv, render_json, render_markdown
@@ -154,20 +155,27 @@ def stats(
     with usage_errors():
         source = source or _judge_source(inputs)
         files = _find(inputs, source)
+        work, found = files, []
         if source == "masks":
             label_map = resolve_label_map(settings, masks=[i for i in inputs if _is_dir(i)])
         else:
-            label_map = resolve_label_map(settings, annotations=files)
+            dataset = read_dataset(files, settings)
+            label_map, note = dataset_label_map(settings, dataset)
+            work, found = dataset.items, dataset.problems + dataset.labels.problems
+            if note:
+                click.echo(f"note: {note}", err=True)
         if require_all_classes and label_map is None:
             raise click.UsageError(
                 "--require-all-classes needs a label map: pass --labels or "
                 "put labels.txt in MASKS_DIR"
             )
         with progress() as bar:
-            task = bar.add_task(f"stats ({source})", total=len(files))
+            task = bar.add_task(f"stats ({source})", total=len(work))
             acc, problems, failed = collect(
-                files, source, settings, label_map, on_file=lambda: bar.advance(task)
+                work, source, settings, label_map, on_file=lambda: bar.advance(task)
             )
+        problems = sorted(found + problems, key=lambda p: (p.file, p.line or 0, p.path))
+        failed = len({p.file for p in problems if p.severity == "error"})
     click.echo(render_text(problems, full_list="--json"), err=True, nl=False)
     report = summarize(acc, label_map, source, beta, problems, failed)
     if not report.images and not failed and not allow_empty:

@@ -33,7 +33,9 @@ def is_url(value: Any) -> bool:
 
 def as_path(value: str | os.PathLike) -> Any:
     """A ``Path`` for local paths (``file://`` URLs included), a ``UPath`` for other URLs."""
-    if isinstance(value, Path) or not is_url(value):
+    if isinstance(value, Path):
+        return value  # immutable: no copy needed (this is called for every file written)
+    if not is_url(value):
         text = str(value)
         return Path(text.removeprefix("file://")) if isinstance(value, str) else Path(value)
     try:

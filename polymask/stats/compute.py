@@ -23,12 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from polymask.dataset import Item, read_item
 from polymask.errors import AnnotationError, Problem, UsageError
-from polymask.formats import (
-    InputFile,
-    detect_format,
-    load_annotations,
-)
+from polymask.formats import InputFile
 from polymask.io.masks import MaskReadError, read_mask
 from polymask.io.walk import find_files
 from polymask.labels import BACKGROUND, LabelMap
@@ -138,19 +135,24 @@ def mask_histograms(item: InputFile) -> FileHistograms:
     return out
 
 
-def annotation_histograms(
-    item: InputFile, settings: Settings, label_map: LabelMap
-) -> FileHistograms:
-    """Worker: every image of one annotation file, burned in memory (nothing is written)."""
-    out = FileHistograms(str(item.path))
+def annotation_histograms(item: Item, settings: Settings, label_map: LabelMap) -> FileHistograms:
+    """Worker: one image item, burned in memory (nothing is written) as ``rasterize`` burns it."""
+    out = FileHistograms(str(item.source.path))
     try:
-        fmt = settings.fmt or detect_format(item.path)
-        annotations = load_annotations(item, fmt, options=settings.format_options)
+        annotations = read_item(item, settings, out.problems)
     except AnnotationError as exc:
         out.problems.extend(exc.problems)
         return out
-    convention, order = settings.convention_for(fmt), settings.order_for(fmt)
+    except OSError as exc:
+        out.problems.append(
+            Problem(out.source, f"cannot read: {exc.strerror or exc}", code="PM002")
+        )
+        return out
+    convention, order = settings.convention_for(item.fmt), settings.order_for(item.fmt)
     for ann in annotations:
+        if ann.errors:
+            out.problems.extend(ann.errors)
+            continue
         try:
             r = burn(ann, label_map, convention, order, settings.unknown, instances=True)
         except AnnotationError as exc:
@@ -237,18 +239,19 @@ class StatsAccumulator:
 
 
 def collect(
-    files: Iterable[InputFile],
+    files: Iterable[InputFile] | Iterable[Item],
     source: Source,
     settings: Settings,
     label_map: LabelMap | None = None,
     on_file=None,
 ) -> tuple[StatsAccumulator, list[Problem], int]:
-    """Stream every file through the workers (``settings.workers`` on ``settings.scheduler``)
-    into one accumulator. Annotations are burned with ``label_map`` and the settings' pixel
-    rules, as ``rasterize`` would burn them.
+    """Stream every mask file, or every image item of annotations (:mod:`polymask.dataset`),
+    through the workers (``settings.workers`` on ``settings.scheduler``) into one accumulator.
+    Annotations are burned with ``label_map`` and the settings' pixel rules, as ``rasterize``
+    would burn them.
 
-    Returns the totals, the problems met and the number of files that had any. ``on_file`` is
-    called once per file finished (a progress bar's advance).
+    Returns the totals, the problems met and the number of files that had an error.
+    ``on_file`` is called once per file or item finished (a progress bar's advance).
     """
     if source == "masks":
         worker = mask_histograms
@@ -258,17 +261,14 @@ def collect(
         worker = partial(annotation_histograms, settings=settings, label_map=label_map)
     acc = StatsAccumulator(settings.ignore_index, with_instances=source == "annotations")
     problems: list[Problem] = []
-    failed = 0
     for result in pmap(worker, files, settings.workers, scheduler=settings.scheduler):
         for hist in result.images:
             acc.add(hist)
-        if result.problems:
-            failed += 1
-            problems += result.problems
+        problems += result.problems
         if on_file is not None:
             on_file()
     problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
-    return acc, problems, failed
+    return acc, problems, len({p.file for p in problems if p.severity == "error"})
 
 
 # ---- the report ---------------------------------------------------------------------------------

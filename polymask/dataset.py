@@ -1,0 +1,221 @@
+"""The dataset index: annotation files read into image items, the unit of work.
+
+Users think in images and datasets; files are how tools happen to store them (one image per
+LabelMe file, 100,000 in one COCO file). So every run that burns annotations first reads its
+inputs into :class:`Item` objects (key, source file, place in it, size) and then works on
+items:
+
+- **Keys are unique across the dataset.** Two items with one key (three Label Studio exports
+  in one folder all naming ``/image1``) would write one mask over the other: both are refused,
+  each with a problem naming the other's source, before anything is written (the same items
+  whatever the worker count). ``keys="source"`` forms keys from the source file's path
+  instead, for datasets that really hold several exports naming the same images.
+- **Items are the work.** Workers take chunks of items, so one big file keeps every worker
+  busy, and an item that fails (its image is missing, one of its entries is malformed) costs
+  that item alone.
+- **Each file is read once per run.** A file of several images is read here, in the workers,
+  and its items carry what burning needs: the parsed annotation, or, for formats that index
+  big files (COCO), where its entries are, so that each worker reads only its own images. A
+  one-image file (LabelMe) needs no reading to be indexed (its key is its path) and is read
+  where it is burned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import import_module
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from polymask.errors import AnnotationError, Problem
+from polymask.formats import (
+    MODULES,
+    MULTI_IMAGE,
+    TAKES_OPTIONS,
+    ImageEntry,
+    InputFile,
+    detect_format,
+    load_annotations,
+    no_cycle_collection,
+)
+from polymask.labels import FoundLabels, LabelMap
+from polymask.model import ImageAnnotation
+from polymask.runtime.parallel import pmap
+from polymask.settings import Settings, collect_labels, resolve_label_map
+
+KeyRule = Literal["name", "source"]
+COLLISION_CODE = "PM090"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the dataset: where it comes from, and what reading it needs."""
+
+    key: str
+    """Output name, unique in the dataset (masks are written to ``OUT/<key>.png``)."""
+    source: InputFile
+    fmt: str
+    place: str = ""
+    """Where the image sits in its file (``images[3]``); empty for a one-image file."""
+    annotation: ImageAnnotation | None = None
+    """The parsed annotation, for files read whole."""
+    entry: ImageEntry | None = None
+    """Where to read it from, for files a format indexes (its ``load_part``)."""
+    source_hash: str = ""
+    """SHA-256 of the source file's bytes when it was read (empty: not read yet)."""
+
+    @property
+    def name(self) -> str:
+        """How messages name the item: its file, and its place there."""
+        return f"{self.source.path} {self.place}".rstrip()
+
+
+@dataclass
+class Dataset:
+    """The items of a run, the problems met finding them, and the labels they use."""
+
+    items: list[Item] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    labels: FoundLabels = field(default_factory=FoundLabels)
+    files: int = 0
+    unread: list[InputFile] = field(default_factory=list)
+    """One-image files, whose labels are known only once they are read."""
+
+
+def read_dataset(files: Sequence[InputFile], settings: Settings, keys: KeyRule = "name") -> Dataset:
+    """Index ``files`` into items with unique keys (see the module docstring).
+
+    Files of several images are read in the workers of ``settings``; a file that cannot be read
+    at all is a problem and contributes no item. Colliding items are left out, each with a
+    problem naming the other sources.
+    """
+    data = Dataset(files=len(files))
+    singles: list[Item] = []
+    multi: list[tuple[InputFile, str]] = []
+    for file in files:
+        fmt = settings.fmt or detect_format(file.path)
+        if fmt in MULTI_IMAGE:
+            multi.append((file, fmt))
+        else:
+            singles.append(Item(file.key, file, fmt))
+            data.unread.append(file)
+    read = partial(read_file, settings=settings, keys=keys)
+    found: dict[str, list[Item]] = {}
+    for path, items, problems, labels in pmap(
+        read, multi, settings.workers, chunksize=1, scheduler=settings.scheduler
+    ):
+        found[path] = items
+        data.problems += problems
+        data.labels.merge(labels)
+    items = singles + [item for file, _ in multi for item in found.get(str(file.path), [])]
+    data.items = unique_items(items, data.problems)
+    return data
+
+
+def read_file(
+    job: tuple[InputFile, str], settings: Settings, keys: KeyRule
+) -> tuple[str, list[Item], list[Problem], FoundLabels]:
+    """Worker: the items of one file of several images, the problems of no item, its labels."""
+    file, fmt = job
+    problems: list[Problem] = []
+    labels = FoundLabels()
+    try:
+        data = file.path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        del data
+        module = import_module(MODULES[fmt])
+        options = settings.format_options if fmt in TAKES_OPTIONS else None
+        extra = {"options": options} if options is not None else {}
+        if hasattr(module, "index"):
+            with no_cycle_collection():
+                index = module.index(file.path, file.key, file.root, False, **extra)
+            problems += index.problems
+            if index.categories is not None:
+                labels.add_categories(index.categories, str(file.path))
+            items = [
+                Item(_key(e.key, file, keys), file, fmt, e.place, entry=e, source_hash=digest)
+                for e in index.images
+            ]
+        else:
+            annotations = load_annotations(file, fmt, False, options, problems)
+            items = []
+            for ann in annotations:
+                labels.add_annotation(ann)
+                key = _key(ann.key, file, keys)
+                items.append(Item(key, file, fmt, annotation=ann, source_hash=digest))
+    except AnnotationError as exc:
+        return str(file.path), [], problems + exc.problems, labels
+    except OSError as exc:
+        problem = Problem(str(file.path), f"cannot read: {exc.strerror or exc}", code="PM002")
+        return str(file.path), [], [*problems, problem], labels
+    return str(file.path), items, problems, labels
+
+
+def _key(key: str, file: InputFile, rule: KeyRule) -> str:
+    """An image's key under ``rule``: as its format names it (beside the file, by the image's
+    name), or below the file's own key (``exports/a/image1`` for ``exports/a.json``)."""
+    if rule == "name":
+        return key
+    folder = PurePosixPath(file.key).parent
+    return f"{file.key}/{PurePosixPath(key).relative_to(folder).as_posix()}"
+
+
+def unique_items(items: Iterable[Item], problems: list[Problem]) -> list[Item]:
+    """The items whose key no other item has; each colliding one is named in ``problems``."""
+    by_key: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        by_key[item.key].append(item)
+    kept = []
+    for key, group in by_key.items():
+        if len(group) == 1:
+            kept.append(group[0])
+            continue
+        for item in group:
+            others = "; ".join(o.name for o in group if o is not item)
+            problems.append(
+                Problem(
+                    str(item.source.path),
+                    f"output name {key!r} is also made by {others}: neither is written "
+                    "(--keys source names each image below its file)",
+                    item.place,
+                    code=COLLISION_CODE,
+                )
+            )
+    return kept
+
+
+def dataset_label_map(
+    settings: Settings, dataset: Dataset, masks: Iterable[str | Path] = ()
+) -> tuple[LabelMap, str | None]:
+    """The label map of a run over ``dataset``, by the one rule of :mod:`polymask.settings`,
+    and a note to show when its ids depend on the labels found. The labels of files read
+    while indexing are known already; one-image files are read for theirs only when no map is
+    given. Labels refused as class names are added to ``dataset.labels.problems``."""
+    fixed = resolve_label_map(settings, masks)
+    if fixed is not None:
+        return fixed, None
+    if dataset.unread:
+        dataset.labels.merge(collect_labels(dataset.unread, settings))
+    return dataset.labels.label_map(settings.ignore_index)
+
+
+def read_item(item: Item, settings: Settings, problems: list[Problem]) -> list[ImageAnnotation]:
+    """The annotation(s) of an item, read where the work runs. A one-image file is read here;
+    its errors raise :class:`AnnotationError`."""
+    if item.annotation is not None:
+        return [item.annotation]
+    fmt = item.fmt
+    options = settings.format_options if fmt in TAKES_OPTIONS else None
+    if item.entry is not None:
+        module = import_module(MODULES[fmt])
+        extra = {"options": options} if options is not None else {}
+        source = item.source
+        with no_cycle_collection():
+            return [
+                module.load_part(source.path, source.key, source.root, item.entry, False, **extra)
+            ]
+    return load_annotations(item.source, fmt, False, options, problems)
