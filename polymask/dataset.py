@@ -22,7 +22,6 @@ items:
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from polymask.formats import (
     load_annotations,
     no_cycle_collection,
 )
+from polymask.io.storage import file_sha256
 from polymask.labels import FoundLabels, LabelMap
 from polymask.model import ImageAnnotation
 from polymask.runtime.parallel import pmap
@@ -124,9 +124,7 @@ def read_file(
     problems: list[Problem] = []
     labels = FoundLabels()
     try:
-        data = file.path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        del data
+        digest = file_sha256(file.path)
         module = import_module(MODULES[fmt])
         options = settings.format_options if fmt in TAKES_OPTIONS else None
         extra = {"options": options} if options is not None else {}

@@ -33,7 +33,7 @@ from polymask.io.ownership import (
     check_free_or_ours,
     is_free_or_ours,
 )
-from polymask.io.storage import as_path, atomic_write, is_local
+from polymask.io.storage import as_path, atomic_write, file_sha256, is_local
 from polymask.io.walk import walk_files
 from polymask.labels import LabelMap
 from polymask.model import ImageAnnotation
@@ -101,7 +101,7 @@ def rasterize_items(
 def rasterize_item(item: Item, options: RasterizeOptions) -> Outcome:
     outcome = Outcome(str(item.source.path))
     try:
-        data_hash = item.source_hash or _file_hash(item)
+        data_hash = item.source_hash or file_sha256(item.source.path)
         if _unchanged_single_image(item, data_hash, options):
             outcome.images.append(ImageOutcome(item.key, "skipped"))
             return outcome
@@ -140,10 +140,6 @@ def rasterize_item(item: Item, options: RasterizeOptions) -> Outcome:
             outcome.problems.append(Problem(exc.path, exc.reason, code=REFUSED_CODE))
             outcome.images.append(ImageOutcome(item.key, "failed"))
     return outcome
-
-
-def _file_hash(item: Item) -> str:
-    return hashlib.sha256(item.source.path.read_bytes()).hexdigest()
 
 
 def _unchanged_single_image(item: Item, data_hash: str, options: RasterizeOptions) -> bool:

@@ -171,7 +171,7 @@ def stats(
             )
         with progress() as bar:
             task = bar.add_task(f"stats ({source})", total=len(work))
-            acc, problems, failed = collect(
+            acc, problems, _ = collect(
                 work, source, settings, label_map, on_file=lambda: bar.advance(task)
             )
         problems = sorted(found + problems, key=lambda p: (p.file, p.line or 0, p.path))

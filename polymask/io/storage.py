@@ -9,6 +9,7 @@ fsspec driver of the store (``s3fs``, ``gcsfs``, ...).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -48,6 +49,13 @@ def as_path(value: str | os.PathLike) -> Any:
         return UPath(str(value))
     except (ImportError, ValueError) as exc:  # the store's driver (s3fs, gcsfs) is missing
         raise UsageError(f"{value}: {exc}") from None
+
+
+def file_sha256(path: Any) -> str:
+    """The SHA-256 of a file's bytes, read in blocks: a 400 MB annotation file is never held
+    whole for it (its reader may be holding it already)."""
+    with as_path(path).open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def is_local(path: Any) -> bool:
