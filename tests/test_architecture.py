@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"polymask.settings"},
     {"polymask.dataset"},
     {"polymask.validate", "polymask.rasterize", "polymask.stats", "polymask.score"},
-    {"polymask.report", "polymask.losses", "polymask.schemas"},
+    {"polymask.report", "polymask.losses", "polymask.schemas", "polymask.training"},
     {"polymask.cli"},
     {"polymask.__main__"},
 ]
