@@ -7,21 +7,21 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: install demo test lint sanitize clean
+.PHONY: install demo train-demo test lint sanitize clean
 
 SOURCES := pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c
 
 $(VENV)/.installed-demo: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[fast]"
+	$(BIN)/python -m pip install -q -e ".[fast,plot]"
 	touch $@
 
 $(VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast]"
+	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast,plot]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -36,13 +36,30 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt
 	$(BIN)/polymask rasterize examples/labelme -o $(OUT)/masks --labels examples/labelme/labels.txt --check
 	@echo "== class balance of the masks, and what to train with"
-	$(BIN)/polymask stats $(OUT)/masks --plot $(OUT)/class_frequencies.png --json $(OUT)/stats.json
+	$(BIN)/polymask stats $(OUT)/masks --plot $(OUT)/class_frequencies.png --json $(OUT)/stats.json \
+		--html $(OUT)/stats.html
 	@echo "== Dice of a pretend model's predictions against those masks, gated at 0.80 mean Dice"
 	$(BIN)/polymask score examples/predictions $(OUT)/masks --fail-under 0.80 \
-		--json $(OUT)/score.json --markdown $(OUT)/score.md --errors $(OUT)/errors --images examples/labelme
+		--json $(OUT)/score.json --markdown $(OUT)/score.md --errors $(OUT)/errors --images examples/labelme \
+		--confusion $(OUT)/confusion.png --normalize --html $(OUT)/score.html
+	@echo "== the same predictions against the annotations themselves: drawn on the fly, same numbers"
+	$(BIN)/polymask score examples/predictions examples/labelme --labels examples/labelme/labels.txt \
+		--fail-under 0.80 --output-format json | $(BIN)/python -c \
+		"import json, sys; print('mean Dice', json.load(sys.stdin)['summary']['global']['dice'])"
+	@echo "== a model's COCO results file against main's: the regression gate catches the cars (exit 1)"
+	$(BIN)/polymask score examples/coco/results.json examples/coco/instances.json \
+		--baseline examples/coco/results_main.json --fail-on-regression 0.02 \
+		--markdown $(OUT)/regression.md; test $$? -eq 1
 	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG),"
-	@echo "   stats and score reports, errors/ (TP green, FP red, FN blue on the worst images)"
+	@echo "   stats and score reports, errors/ (TP green, FP magenta, FN blue, wrong class amber on"
+	@echo "   the worst images), stats.html and score.html (open them in a browser),"
+	@echo "   confusion.png (where each class's pixels went), regression.md (deltas against main)"
 	@find $(OUT) -type f | sort
+
+# A tiny model trained on the bundled examples straight from their polygons (polymask.training),
+# then scored by polymask score with a Dice gate; under a minute on two CPU cores.
+train-demo: $(VENV)/.installed
+	$(BIN)/python examples/train.py --out $(OUT)/train
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -21,6 +21,7 @@ SCHEMAS: dict[str, str] = {
     "stats-report.schema.json": "polymask.stats.report:StatsReport",
     "score-report.schema.json": "polymask.score.report:ScoreReport",
     "coco.schema.json": "polymask.formats.coco:CocoFile",
+    "coco-results.schema.json": "polymask.formats.coco_results:CocoResultsFile",
     "label-studio.schema.json": "polymask.formats.labelstudio:LabelStudioExport",
 }
 """File name -> ``module:Model`` it is generated from (imported only when rendered)."""

@@ -36,10 +36,12 @@ def nanmean(values) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def erode_band(mask: np.ndarray, d: int) -> np.ndarray:
+def erode_band(mask: np.ndarray, d: int, neutral: np.ndarray | None = None) -> np.ndarray:
     """Inner band of a boolean mask: mask minus its erosion by a (2d+1)^2 square, the outside of
-    the image counting as not-mask (pixel by pixel, no pooling)."""
+    the image counting as not-mask and ``neutral`` pixels (ignored ones) as neither: they never
+    erode the mask (pixel by pixel, no pooling)."""
     h, w = mask.shape
+    keeps = mask if neutral is None else mask | neutral
     band = np.zeros_like(mask)
     for y in range(h):
         for x in range(w):
@@ -47,15 +49,17 @@ def erode_band(mask: np.ndarray, d: int) -> np.ndarray:
                 continue
             y0, y1, x0, x1 = y - d, y + d + 1, x - d, x + d + 1
             inside = y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w
-            band[y, x] = not (inside and mask[y0:y1, x0:x1].all())
+            band[y, x] = not (inside and keeps[y0:y1, x0:x1].all())
     return band
 
 
 def band_counts(gt, pred, c: int, ignore: int | None, d: int):
-    """|G|, |P|, |G & P| of the inner bands of class c (ignored pixels left out)."""
-    valid = gt != ignore if ignore is not None else np.ones(gt.shape, bool)
-    g = erode_band(gt == c, d) & valid
-    p = erode_band(pred == c, d) & valid if pred is not None else np.zeros(gt.shape, bool)
+    """|G|, |P|, |G & P| of the inner bands of class c (ignored pixels left out, and no other
+    value for the bands: an object outlined by ignore pixels has no band along the outline)."""
+    neutral = gt == ignore if ignore is not None else None
+    valid = ~neutral if neutral is not None else np.ones(gt.shape, bool)
+    g = erode_band(gt == c, d, neutral) & valid
+    p = erode_band(pred == c, d, neutral) & valid if pred is not None else np.zeros(gt.shape, bool)
     return int(g.sum()), int(p.sum()), int((g & p).sum())
 
 

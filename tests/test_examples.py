@@ -38,3 +38,36 @@ def test_examples_validate_and_rasterize(tmp_path):
         assert read_mask(predictions / key).shape == mask.shape
     present = set(np.unique(np.concatenate([m.ravel() for m in masks.values()])).tolist())
     assert present == {0, 1, 2, 3, 4, 5, 6, 7, 255}
+
+
+def test_coco_example_is_current_and_its_gate_catches_the_regression(tmp_path):
+    """examples/coco is what make_coco_example.py writes from the LabelMe scenes, and the demo's
+    regression gate fails on cars (and only where the candidate shrank them)."""
+    import runpy
+    import shutil
+
+    coco = REPO / "examples" / "coco"
+    copy = tmp_path / "examples"
+    shutil.copytree(REPO / "examples" / "labelme", copy / "labelme")
+    shutil.copy(REPO / "examples" / "make_coco_example.py", copy)
+    runpy.run_path(str(copy / "make_coco_example.py"), run_name="__main__")
+    for name in ("instances.json", "results.json", "results_main.json"):
+        assert (copy / "coco" / name).read_bytes() == (coco / name).read_bytes(), name
+    report = tmp_path / "r.json"
+    run = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(coco / "results.json"),
+            str(coco / "instances.json"),
+            "--baseline",
+            str(coco / "results_main.json"),
+            "--fail-on-regression",
+            "0.02",
+            "--json",
+            str(report),
+        ],
+    )
+    assert run.exit_code == 1, run.output
+    failed = {g["name"] for g in json.loads(report.read_text())["gates"] if not g["passed"]}
+    assert "regression of dice of car" in failed

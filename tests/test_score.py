@@ -316,8 +316,9 @@ def test_an_error_while_counting_on_the_device_path_ends_the_run(tmp_path):
                 if self.n == 40:
                     raise RuntimeError("counting failed")
 
+        state = run._Run(None, None, [], None)
         try:
-            run._count_here(work, Failing(), ScoreOptions(workers=2), [], None)
+            run._count_here(work, Failing(), ScoreOptions(workers=2), state)
         except RuntimeError as exc:
             print("raised:", exc)
         """

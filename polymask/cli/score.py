@@ -7,19 +7,23 @@ from pathlib import Path
 
 import click
 
+from polymask.cli.format_options import format_opts
 from polymask.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     PathOrURL,
     config_opt,
+    convention_opt,
     ignore_index_opt,
     labels_opt,
     max_pixels_opt,
     not_nan,
+    order_opt,
     progress,
     scheduler_opt,
     settings_from,
+    unknown_opt,
     usage_errors,
     workers_opt,
 )
@@ -56,8 +60,8 @@ def _boundary(value: str | None) -> float | None:
 
 
 @click.command()
-@click.argument("preds", type=PathOrURL(exists=True, file_okay=False))
-@click.argument("gt", type=PathOrURL(exists=True, file_okay=False))
+@click.argument("preds", type=PathOrURL(exists=True))
+@click.argument("gt", type=PathOrURL(exists=True))
 @click.option(
     "--output-format",
     type=click.Choice(["text", "json", "github"]),
@@ -117,6 +121,39 @@ def _boundary(value: str | None) -> float | None:
     help="Exit 1 when a class's Dice is below its threshold (names or ids).",
 )
 @click.option(
+    "--baseline",
+    type=PathOrURL(exists=True),
+    metavar="REPORT.json|PREDS",
+    help="Compare with a baseline: a report of an earlier `score --json`, or baseline "
+    "predictions (a folder, or a COCO results file; scored against GT with the same options). "
+    "Dice per class and mean, current - baseline, on the images scored in both runs, with "
+    "paired bootstrap 95% intervals.",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="--baseline: bootstrap resamples of the images for the intervals (0: none).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="S",
+    help="--baseline: seed of the resampling; the same seed gives the same intervals.",
+)
+@click.option(
+    "--fail-on-regression",
+    type=click.FloatRange(0, 1),
+    callback=not_nan,
+    metavar="D",
+    help="--baseline: exit 1 when the mean Dice or a class's drops by more than D and its 95% "
+    "interval lies below zero (with --bootstrap 0, the drop alone).",
+)
+@click.option(
     "--allow-empty",
     is_flag=True,
     help="Exit 0 when no prediction pairs with a ground-truth mask (default: exit 2, a "
@@ -142,6 +179,14 @@ def _boundary(value: str | None) -> float | None:
     help="Write a Markdown summary for a pull-request comment ('-': stdout).",
 )
 @click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write one self-contained HTML page to look at ('-': stdout): Dice per class (chart "
+    "and sortable table), the confusion matrix, the baseline's deltas, and the --worst images "
+    "with ground truth, prediction and error map (over --images when given).",
+)
+@click.option(
     "--worst",
     type=click.IntRange(min=0),
     default=10,
@@ -152,15 +197,55 @@ def _boundary(value: str | None) -> float | None:
     "--errors",
     "errors_dir",
     type=click.Path(file_okay=False),
-    help="Write error maps (TP green, FP red, FN blue) of the worst images here; not the "
-    "PREDS or GT folder, and files there that are not error maps are never replaced.",
+    help="Write error maps (TP green, FP magenta, FN blue, wrong class amber) of the worst "
+    "images here; not the PREDS or GT folder, and files there that are not error maps are "
+    "never replaced.",
 )
 @click.option(
     "--images",
     "images_dir",
     type=click.Path(exists=True, file_okay=False),
-    help="Images to draw the error maps over (found by the same relative path).",
+    help="Images to draw the error maps and the --html page's worst images over (found by "
+    "the same relative path).",
 )
+@click.option(
+    "--preds-as",
+    type=click.Choice(["auto", "masks", "annotations"]),
+    default="auto",
+    show_default=True,
+    help="Read PREDS as masks or annotations (auto: annotations where the folder holds "
+    "annotation files).",
+)
+@click.option(
+    "--gt-as",
+    type=click.Choice(["auto", "masks", "annotations"]),
+    default="auto",
+    show_default=True,
+    help="Read GT as masks or annotations, as --preds-as.",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1),
+    callback=not_nan,
+    metavar="S",
+    help="COCO results PREDS: leave out detections scored below S.",
+)
+@click.option(
+    "--confusion",
+    "confusion_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the class-by-class pixel confusion matrix (rows: true class): CSV, or a "
+    "heatmap when the name ends in .png (needs matplotlib: polymask[plot]).",
+)
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="--confusion: each row as fractions of its true class's pixels.",
+)
+@unknown_opt
+@convention_opt
+@order_opt
+@format_opts
 @max_pixels_opt
 @workers_opt
 @scheduler_opt
@@ -181,9 +266,19 @@ def score(
     json_out,
     csv_out,
     md_out,
+    html_out,
     worst,
     errors_dir,
     images_dir,
+    preds_as,
+    gt_as,
+    min_score,
+    confusion_out,
+    normalize,
+    baseline,
+    bootstrap,
+    seed,
+    fail_on_regression,
     **params,
 ):
     """Score the predicted class-index masks in PREDS against the ground truth in GT.
@@ -204,20 +299,24 @@ def score(
     )
     from polymask.score.run import ScoreOptions, score_folders
     from polymask.score.summary import apply_gates, parse_class_thresholds
-    from polymask.settings import resolve_label_map
 
     width = _boundary(boundary)
-    to_stdout = [o for o in (json_out, csv_out, md_out) if o == "-"]
+    to_stdout = [o for o in (json_out, csv_out, md_out, html_out) if o == "-"]
     if len(to_stdout) > 1:
-        raise click.UsageError("only one of --json, --csv, --markdown can go to stdout ('-')")
+        raise click.UsageError(
+            "only one of --json, --csv, --markdown, --html can go to stdout ('-')"
+        )
     if to_stdout and output_format == "json":
         raise click.UsageError("--output-format json writes to stdout: give the report a file")
     settings = settings_from(params, [gt, preds])
     if errors_dir:
         _check_errors_folder(Path(errors_dir), preds, gt)
+    if confusion_out and confusion_out.lower().endswith(".png"):
+        _check_plotting()
+    earlier = _read_baseline(baseline, fail_on_regression)  # --baseline, before the scoring
     with usage_errors():
         options = ScoreOptions(
-            labels=resolve_label_map(settings, masks=[gt]),
+            settings=settings,
             ignore_index=settings.ignore_index,
             missing=missing,
             empty=empty,
@@ -227,6 +326,10 @@ def score(
             scheduler=settings.scheduler,
             boundary=width,
             worst=worst,
+            preds_as=preds_as,
+            gt_as=gt_as,
+            min_score=min_score,
+            confusion=bool(confusion_out or html_out),  # the page shows the matrix
         )
         with progress() as bar:
             task = bar.add_task("score", total=None)
@@ -236,12 +339,19 @@ def score(
                 options,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        if result.label_note:
+            click.echo(result.label_note, err=True)
         # with problems (a missing prediction...) it exits 2 below, listing them
         nothing = not result.report.images_scored and not result.report.problems
         if nothing and not allow_empty:
+            others = result.report.not_masks
+            why = ""
+            if others:
+                first = others[0]
+                why = f"; {len(others)} files are not masks, e.g. {first.file}: {first.reason}"
             raise click.UsageError(
-                f"nothing scored: no mask in {preds} pairs with a mask in {gt} "
-                "(--allow-empty accepts that)"
+                f"nothing scored: no prediction in {preds} pairs with a ground-truth image in "
+                f"{gt}{why} (--allow-empty accepts that)"
             )
         try:
             thresholds = (
@@ -252,6 +362,10 @@ def score(
         except UsageError as exc:  # a class the masks do not have
             raise click.BadParameter(str(exc), param_hint="--fail-under-class") from None
     result.report = apply_gates(result.report, fail_under, thresholds, aggregate)
+    if baseline is not None:  # --baseline, --bootstrap, --seed, --fail-on-regression
+        result.report = _against_baseline(
+            result, earlier, baseline, gt, options, aggregate, bootstrap, seed, fail_on_regression
+        )
     if output_format == "json":
         click.echo(render_json(result), nl=False)
     elif to_stdout:  # stdout holds the report: the tables go to the log
@@ -266,8 +380,15 @@ def score(
     for path, render in ((json_out, render_json), (csv_out, render_csv), (md_out, render_markdown)):
         if path:
             write_report(path, render(result).encode("utf-8"))
+    if confusion_out:
+        _write_confusion(result, confusion_out, normalize)
     if errors_dir:
         _write_error_maps(result, Path(errors_dir), Path(images_dir) if images_dir else None)
+    if html_out:
+        from polymask.report.html.score_page import score_page
+
+        page = score_page(result, Path(images_dir) if images_dir else None)
+        write_report(html_out, page.encode("utf-8"))
     report = result.report
     if report.problems:
         click.echo(f"{len(report.problems)} problems with input files (listed above)", err=True)
@@ -302,8 +423,8 @@ def _check_errors_folder(errors: Path, preds: str, gt: str) -> None:
                 f"--errors {errors}: inside the {name} folder {folder}; error maps would "
                 "replace or mix with its masks"
             )
-    if not errors.is_dir():
-        return
+    if not errors.is_dir() or not as_path(gt).is_dir():
+        return  # annotation files as GT: checked image by image when the maps are written
     keys, _ = mask_files(as_path(gt))
     for key in keys:
         target = errors / f"{key}.png"
@@ -314,9 +435,84 @@ def _check_errors_folder(errors: Path, preds: str, gt: str) -> None:
 
 
 def _write_error_maps(result, out: Path, images: Path | None) -> None:
+    """Error maps of the worst images, their masks read (or drawn) again: a few images, where
+    keeping every pair's masks through the run would hold them all. A file in the way that
+    is not an earlier error map (annotations as GT are not checked before scoring) is named
+    and the run exits 2."""
+    from polymask.io.ownership import ForeignFile
+    from polymask.score.sources import read_source
     from polymask.visualize import write_error_map
 
     ignore = result.report.settings.ignore_index
     for w in result.report.worst:
         pair = result.pairs[w.key]
-        write_error_map(out, w.key, pair.gt, pair.pred, ignore, images)
+        gt = read_source(pair.gt, result.drawing)
+        pred = read_source(pair.pred, result.drawing) if pair.pred is not None else None
+        try:
+            write_error_map(out, w.key, gt, pred, ignore, images)
+        except ForeignFile as exc:
+            click.echo(f"{exc.path}: {exc.reason}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+def _check_plotting() -> None:
+    """Refuse a heatmap before scoring when matplotlib is missing, not after."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.UsageError(
+            "--confusion FILE.png draws a heatmap with matplotlib, which is not installed: "
+            "pip install 'polymask[plot]', or give a .csv name"
+        )
+
+
+def _write_confusion(result, path: str, normalize: bool) -> None:
+    from polymask.io.reports import write_report
+    from polymask.report.confusion import confusion_csv, confusion_png
+
+    names = result.class_names
+    if path.lower().endswith(".png"):
+        data = confusion_png(result.confusion, names, normalize)
+    else:
+        data = confusion_csv(result.confusion, names, normalize).encode("utf-8")
+    write_report(path, data)
+
+
+def _read_baseline(given: str | None, tolerance: float | None):
+    """A baseline report, read and checked before the scoring it is to judge; None without
+    --baseline or for baseline predictions (a folder, or a COCO results file), scored after
+    this run's."""
+    if given is None:
+        if tolerance is not None:
+            raise click.UsageError("--fail-on-regression needs --baseline")
+        return None
+    from polymask.io.storage import as_path
+    from polymask.score.baseline import read_baseline_report
+    from polymask.score.inputs import is_results_file
+
+    with usage_errors():
+        path = as_path(given)
+        if path.is_dir() or is_results_file(path):
+            return None
+        return read_baseline_report(given)
+
+
+def _against_baseline(result, earlier, given, gt, options, aggregate, bootstrap, seed, tolerance):
+    """The report with its comparison to the baseline and its regression gates; a folder of
+    baseline predictions is scored here, against the same GT with the same options."""
+    from polymask.score.baseline import apply_regression, baseline_from_result, compare
+    from polymask.score.run import score_folders
+
+    with usage_errors():
+        if earlier is None:
+            with progress() as bar:
+                task = bar.add_task("baseline", total=None)
+                scored = score_folders(
+                    given,
+                    gt,
+                    options,
+                    on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            earlier = baseline_from_result(given, scored)
+        regression = compare(result, earlier, aggregate, bootstrap, seed, tolerance)
+    return apply_regression(result.report, regression)

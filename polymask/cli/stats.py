@@ -74,7 +74,16 @@ def _output(flag: str, dest: str, what: str):
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write a PNG bar chart of pixels per class on a log scale ('-': stdout, no table).",
+    help="Write a PNG bar chart of pixels per class on a log scale ('-': stdout, no table; "
+    "needs matplotlib: polymask[plot]).",
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write one self-contained HTML page to look at: the chart, a sortable class table, "
+    "the advice and the rarest classes drawn ('-': stdout, no table). Finding the images that "
+    "show the rarest classes reads the inputs a second time.",
 )
 @click.option(
     "--max-imbalance",
@@ -121,6 +130,7 @@ def stats(
     csv_out,
     markdown_out,
     plot,
+    html_out,
     max_imbalance,
     max_foreground_imbalance,
     min_images_per_class,
@@ -146,11 +156,13 @@ def stats(
     from polymask.stats.compute import collect, summarize
     from polymask.stats.report import Gates, check_gates
 
-    outputs = [o for o in (json_out, csv_out, markdown_out, plot) if o]
+    outputs = [o for o in (json_out, csv_out, markdown_out, plot, html_out) if o]
     if outputs.count("-") > 1:
         raise click.UsageError(
-            "only one of --json, --csv, --markdown, --plot can go to stdout ('-')"
+            "only one of --json, --csv, --markdown, --plot, --html can go to stdout ('-')"
         )
+    if plot:
+        _check_plotting()
     settings = settings_from(params, inputs)
     with usage_errors():
         source = source or _judge_source(inputs)
@@ -192,16 +204,21 @@ def stats(
         if target:
             write_report(target, render(report).encode("utf-8"))
     if plot:
-        from polymask.visualize import frequency_chart
+        from polymask.io.masks import voc_palette
+        from polymask.report.html.charts import frequency_chart
 
+        palette = voc_palette()  # the bars in the colours the mask PNGs show
         write_report(
             plot,
             frequency_chart(
                 [c.id for c in report.classes],
                 [c.name or "" for c in report.classes],
                 [c.pixels for c in report.classes],
+                [palette[3 * (c.id & 255) : 3 * (c.id & 255) + 3] for c in report.classes],
             ),
         )
+    if html_out:
+        _write_html(html_out, report, work, source, settings, label_map)
     if "-" not in outputs:
         # a pipe or a CI log has no width: give tables room rather than cut names short
         print_rich(report, Console(width=None if sys.stdout.isatty() else 200))
@@ -213,6 +230,30 @@ def stats(
     gate_failed = any(not g.passed for g in report.gates)
     # a file that could not be read is an input error, as in score; a gate is a failed check
     sys.exit(EXIT_USAGE if failed else EXIT_FAILED if gate_failed else EXIT_OK)
+
+
+def _check_plotting() -> None:
+    """Refuse --plot before the counting when matplotlib is missing, not after."""
+    from polymask.report.html.charts import PLOT_HINT, have_matplotlib
+
+    if not have_matplotlib():
+        raise click.UsageError(
+            f"--plot draws its chart with matplotlib, which is not installed: {PLOT_HINT}"
+        )
+
+
+def _write_html(target, report, work, source, settings, label_map) -> None:
+    """The page, with the rarest classes found again in a second pass over the inputs."""
+    from polymask.io.reports import write_report
+    from polymask.report.html.gallery import rare_class_cards
+    from polymask.report.html.stats_page import stats_page
+
+    with progress() as bar:
+        task = bar.add_task("rarest classes", total=len(work))
+        examples = rare_class_cards(
+            work, source, settings, label_map, report, on_item=lambda: bar.advance(task)
+        )
+    write_report(target, stats_page(report, examples).encode("utf-8"))
 
 
 def _judge_source(inputs) -> str:

@@ -40,7 +40,6 @@ import numpy as np
 
 from polymask.errors import AnnotationError
 from polymask.runtime.scratch import scratch
-from polymask.score import metrics as M
 from polymask.score.checks import ArrayValues, CountedValues, value_problems
 
 NAMES = ("ground truth", "prediction")
@@ -102,6 +101,8 @@ class Confusion:
             hold the ignore value).
         ignore_index: ground-truth value whose pixels are not counted.
         boundary: band width for the boundary counts (pixels, or a fraction of the diagonal).
+        keep_matrix: also sum the class-by-class confusion matrix of every pair with a
+            prediction (:attr:`matrix`), for ``score --confusion``.
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class Confusion:
         num_classes: int | None,
         ignore_index: int | None = None,
         boundary: float | None = None,
+        keep_matrix: bool = False,
     ):
         self.num_classes = None if num_classes is None else check_num_classes(num_classes)
         self.ignore_index = check_ignore_index(ignore_index)
@@ -116,6 +118,9 @@ class Confusion:
         self.c = num_classes or 1
         """Classes so far: ``num_classes``, or one more than the largest id seen."""
         self._rows: list[np.ndarray] = []
+        self.matrix = MatrixSum() if keep_matrix else None
+        """Pixels of every (true class, predicted class), summed over the pairs with a
+        prediction; ignored pixels excluded."""
 
     def update(
         self,
@@ -152,11 +157,21 @@ class Confusion:
             raise MaskValueError(problems)
         self.c = max(self.c, max_value + 1)
 
-    def _append(self, cm: np.ndarray, bands, missing: bool) -> None:
-        """One image's row from its (C, C) confusion matrix and band counts. A missing
+    def _append(self, cm: np.ndarray, bands, missing: bool, ids: np.ndarray | None = None) -> None:
+        """One image's row from its confusion matrix and band counts. ``cm`` is (C, C), or
+        (k, k) over the classes ``ids`` (the classes in either mask, ascending), so that an
+        image of a few classes costs k * k cells whatever the largest id. A missing
         prediction was counted against a stand-in (the ground truth, ignored pixels moved to a
-        class): its pixels of each class become false negatives, its band the ground truth's."""
-        tp, fp, fn = M.counts_from_confusion(cm)
+        class): its pixels of each class become false negatives, its band the ground truth's,
+        and it has no column to count in the confusion matrix."""
+        if ids is None:
+            ids = np.arange(cm.shape[0])
+        if self.matrix is not None and not missing:
+            rows, cols = np.nonzero(cm)
+            self.matrix.add_cells((ids[rows], ids[cols], cm[rows, cols]))
+        tp, fp, fn = (np.zeros(self.c, np.int64) for _ in range(3))
+        diagonal = np.diagonal(cm)
+        tp[ids], fp[ids], fn[ids] = diagonal, cm.sum(axis=0) - diagonal, cm.sum(axis=1) - diagonal
         if missing:
             tp, fp, fn = np.zeros_like(tp), np.zeros_like(tp), fn + tp
         rows = [tp, fp, fn]
@@ -172,6 +187,43 @@ class Confusion:
 
     def _flush(self) -> None:
         """Count what :meth:`update` queued (the torch backend's last batch)."""
+
+
+class MatrixSum:
+    """A (C, C) int64 confusion matrix summed over pairs, growing with C.
+
+    Workers send each pair's matrix as its non-zero cells (:meth:`cells`): a label map meets
+    few of the C * C (true, predicted) combinations, so a pair costs a few hundred bytes to
+    send whatever C is."""
+
+    def __init__(self) -> None:
+        self.total = np.zeros((0, 0), np.int64)
+
+    def _grow(self, c: int) -> None:
+        if c > self.total.shape[0]:
+            grown = np.zeros((c, c), np.int64)
+            n = self.total.shape[0]
+            grown[:n, :n] = self.total
+            self.total = grown
+
+    def add(self, cm: np.ndarray) -> None:
+        self._grow(max(cm.shape))
+        self.total[: cm.shape[0], : cm.shape[1]] += cm
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, cols = np.nonzero(self.total)
+        return rows, cols, self.total[rows, cols]
+
+    def add_cells(self, cells: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        rows, cols, values = cells
+        if rows.size:
+            self._grow(int(max(rows.max(), cols.max())) + 1)
+            np.add.at(self.total, (rows, cols), values)
+
+    def value(self, c: int) -> np.ndarray:
+        """The matrix as (c, c), c at least the largest class counted."""
+        self._grow(c)
+        return self.total.copy()
 
 
 class NumpyConfusion(Confusion):
@@ -190,14 +242,17 @@ class NumpyConfusion(Confusion):
                 None if missing else CountedValues(table.sum(axis=0)),
                 names,
             )
-            cm = confusion_from_table(table, self.c, self.ignore_index)
+            ids, cm = compact_from_table(table, self.ignore_index)
         else:
             self._check(ArrayValues(gt), None if missing else ArrayValues(pred), names)
-            cm = _index_confusion(gt, pred, self.c, self.ignore_index)
+            if _layout(1, self.c, self.ignore_index)[1] <= DENSE_BINS:
+                ids, cm = None, _index_confusion(gt, pred, self.c, self.ignore_index)
+            else:
+                ids, cm = _compact_confusion(gt, pred, self.ignore_index)
         bands = None
         if self.boundary is not None:
             bands = band_counts(gt, pred, self.c, self.ignore_index, self.boundary)
-        self._append(cm, bands, missing)
+        self._append(cm, bands, missing, ids)
 
 
 RUN_FRACTION = 4
@@ -247,14 +302,49 @@ def byte_table(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return table.reshape(-1, 256).T
 
 
-def confusion_from_table(table: np.ndarray, c: int, ignore_index: int | None) -> np.ndarray:
-    """The (C, C) confusion matrix in a :func:`byte_table`, ignored ground truth dropped."""
-    cm = np.zeros((c, c), np.int64)
-    k = min(c, table.shape[1])
-    cm[:, :k] = table[:c, :k]
-    if ignore_index is not None and ignore_index < c:
-        cm[ignore_index] = 0
-    return cm
+def compact_from_table(
+    table: np.ndarray, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, (k, k) confusion matrix over them) of a :func:`byte_table`: the classes of either
+    mask, ignored ground truth dropped."""
+    rows = table.any(axis=1)
+    if ignore_index is not None and ignore_index < rows.size:
+        rows[ignore_index] = False
+    row_ids, col_ids = np.flatnonzero(rows), np.flatnonzero(table.any(axis=0))
+    ids = np.union1d(row_ids, col_ids)
+    cm = np.zeros((ids.size, ids.size), np.int64)
+    cm[np.ix_(np.searchsorted(ids, row_ids), np.searchsorted(ids, col_ids))] = table[
+        np.ix_(row_ids, col_ids)
+    ]
+    return ids, cm
+
+
+DENSE_BINS = 1 << 16
+"""Up to this many (gt, pred) bins per image a 16-bit pair is counted over every class; beyond
+(a label map with ids in the thousands), over the classes present only: C * C bins for one image
+of a map reaching id 8000 would be half a gigabyte."""
+
+
+def _compact_confusion(gt, pred, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, (k, k) confusion matrix) of masks of any integer type over the k classes present
+    in either: values are renumbered through a lookup table, then one bincount over k * k
+    bins (ignored ground truth sent to a dropped row k)."""
+    g, p = gt.ravel(), pred.ravel()
+    present = np.zeros(int(max(g.max(initial=0), p.max(initial=0))) + 1, bool)
+    present[g] = True
+    if ignore_index is not None and ignore_index < present.size:
+        present[ignore_index] = False
+    present[p] = True
+    ids = np.flatnonzero(present)
+    k = ids.size
+    lookup = np.zeros(present.size, np.int64)
+    lookup[ids] = np.arange(k)
+    index = lookup[g]
+    if ignore_index is not None:
+        index[g == ignore_index] = k
+    index *= k
+    index += lookup[p]
+    return ids, np.bincount(index, minlength=(k + 1) * k).reshape(k + 1, k)[:k]
 
 
 def _layout(images: int, c: int, ignore_index: int | None) -> tuple[int, int, bool]:
@@ -300,9 +390,19 @@ def window_max(x, k: int, axis: int, maximum):
     return maximum(part(m, 0, n), part(m, k - width, n))
 
 
-def _numpy_band(labels: np.ndarray, d: int) -> np.ndarray:
-    x = np.pad(labels.astype(np.int32), d, constant_values=-1)[None]
-    neg = np.pad(-labels.astype(np.int32), d, constant_values=1)[None]
+NEUTRAL_FOR_MAX = -(1 << 30)
+"""What an ignored pixel holds in the maps the band's max-pools run over (the labels for the
+max, the negated labels for the min): below every class and below the outside's -1, so it
+never makes a window's max or min differ."""
+
+
+def _numpy_band(labels: np.ndarray, d: int, neutral: np.ndarray | None = None) -> np.ndarray:
+    x, neg = labels.astype(np.int32), -labels.astype(np.int32)
+    if neutral is not None:
+        x[neutral] = NEUTRAL_FOR_MAX
+        neg[neutral] = NEUTRAL_FOR_MAX
+    x = np.pad(x, d, constant_values=-1)[None]
+    neg = np.pad(neg, d, constant_values=1)[None]
     k = 2 * d + 1
     hi = window_max(window_max(x, k, 1, np.maximum), k, 2, np.maximum)
     lo = window_max(window_max(neg, k, 1, np.maximum), k, 2, np.maximum)
@@ -313,12 +413,19 @@ def band_counts(
     gt: np.ndarray, pred: np.ndarray, c: int, ignore_index: int | None, boundary: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band counts of one pair in numpy: pixels of each class in the ground-truth band, in the
-    prediction band, and in both with the same class, ignore pixels excluded; (C,) int64 each."""
+    prediction band, and in both with the same class; (C,) int64 each.
+
+    Ground-truth ignored pixels count nowhere, and they are no *other value* either, in either
+    mask: a pixel next to an ignored one is on the band only if a real other class (or the
+    image edge) lies within ``d``. Otherwise ignore outlines around objects (PASCAL VOC's 255
+    borders) would put every object's band along the outline, where the prediction's edges,
+    being ignored, can never meet it: a perfect prediction would score Boundary Dice 0."""
     if gt.size == 0:
         return (np.zeros(c, np.int64),) * 3
     d = band_width(boundary, gt.shape)
-    gt_band, pred_band = _numpy_band(gt, d), _numpy_band(pred, d)
-    valid = gt != ignore_index if ignore_index is not None else np.ones(gt.shape, bool)
+    neutral = gt == ignore_index if ignore_index is not None else None
+    gt_band, pred_band = _numpy_band(gt, d, neutral), _numpy_band(pred, d, neutral)
+    valid = ~neutral if neutral is not None else np.ones(gt.shape, bool)
     g = gt.astype(np.int64)
     p = pred.astype(np.int64)
     band_gt = np.bincount(g[gt_band & valid], minlength=c)[:c]
@@ -339,10 +446,11 @@ class TorchConfusion(Confusion):
         boundary: float | None = None,
         device: str = "cuda",
         batch_pixels: int = 1 << 24,
+        keep_matrix: bool = False,
     ):
         import torch
 
-        super().__init__(num_classes, ignore_index, boundary)
+        super().__init__(num_classes, ignore_index, boundary, keep_matrix)
         self.torch, self.device, self.batch_pixels = torch, torch.device(device), batch_pixels
         self._batch: list[tuple[object, object, bool]] = []
         """(gt, pred, missing) tensors on the device, waiting to be counted."""
@@ -419,13 +527,19 @@ class TorchConfusion(Confusion):
         # channels, the maps for the max and the negated maps for the min
         x = torch.full((4, h + 2 * d, w + 2 * d), -1, dtype=torch.int32, device=self.device)
         x[2:] = 1  # outside the image: -1 for the max, and -(-1) for the negated maps
+        neg_g, neg_p = -g, -p
+        if self.ignore_index is not None:  # ignored pixels are no other value (see band_counts)
+            neutral = g == self.ignore_index
+            g, p = g.masked_fill(neutral, NEUTRAL_FOR_MAX), p.masked_fill(neutral, NEUTRAL_FOR_MAX)
+            neg_g = neg_g.masked_fill(neutral, NEUTRAL_FOR_MAX)
+            neg_p = neg_p.masked_fill(neutral, NEUTRAL_FOR_MAX)
         x[0, d:-d, d:-d], x[1, d:-d, d:-d] = g, p
-        x[2, d:-d, d:-d], x[3, d:-d, d:-d] = -g, -p
+        x[2, d:-d, d:-d], x[3, d:-d, d:-d] = neg_g, neg_p
         k = 2 * d + 1
         y = window_max(window_max(x, k, 1, torch.maximum), k, 2, torch.maximum)
         gt_band, pred_band = y[0] != -y[2], y[1] != -y[3]
         if self.ignore_index is not None:
-            valid = g != self.ignore_index
+            valid = ~neutral
             gt_band &= valid
             pred_band &= valid
 
@@ -445,12 +559,13 @@ def confusion_engine(
     boundary: float | None = None,
     device: str | None = None,
     batch_pixels: int = 1 << 24,
+    keep_matrix: bool = False,
 ) -> Confusion:
     """The engine for ``device``: a torch device name (from :func:`resolve_device`) gives the
     torch backend there, None the numpy backend."""
     if device is None:
-        return NumpyConfusion(num_classes, ignore_index, boundary)
-    return TorchConfusion(num_classes, ignore_index, boundary, device, batch_pixels)
+        return NumpyConfusion(num_classes, ignore_index, boundary, keep_matrix)
+    return TorchConfusion(num_classes, ignore_index, boundary, device, batch_pixels, keep_matrix)
 
 
 NVIDIA_MARKERS = ("/dev/nvidia0", "/proc/driver/nvidia/version")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 Aggregate = Literal["global", "mean-per-image"]
 AGGREGATES: tuple[Aggregate, ...] = ("global", "mean-per-image")
@@ -56,18 +56,52 @@ class ImageScore(_Model):
     key: str = Field(description="Path relative to the folders, without extension.")
     mean_dice: float | None
     mean_iou: float | None
+    tp: list[NonNegativeInt] = Field(
+        description="True positives per class, in class-id order (num_classes values): with "
+        "fp and fn, what a later run needs to use this report as its --baseline."
+    )
+    fp: list[NonNegativeInt] = Field(description="False positives per class, as tp.")
+    fn: list[NonNegativeInt] = Field(description="False negatives per class, as tp.")
+
+
+class NotMask(_Model):
+    """A file named as an image or an array that is not read as a mask, and why."""
+
+    file: str
+    reason: str
 
 
 class ProblemEntry(_Model):
     file: str
     message: str
+    path: str = Field(default="", description="Where in the file (a JSON path), if anywhere.")
+    code: str = "PM000"
+    line: int | None = None
+    column: int | None = None
+
+    def problem(self):
+        """As the :class:`~polymask.errors.Problem` it was made from (to render it alike)."""
+        from polymask.errors import Problem
+
+        return Problem(self.file, self.message, self.path, self.code, self.line, self.column)
 
 
 class GateResult(_Model):
-    name: str = Field(description="'mean dice' or 'dice of CLASS'.")
+    name: str = Field(
+        description="'mean dice', 'dice of CLASS', 'regression of mean dice' or "
+        "'regression of dice of CLASS'."
+    )
+    kind: Literal["threshold", "regression"] = Field(
+        "threshold",
+        description="threshold: value is a Dice, passed when >= threshold. regression: value "
+        "is the Dice change against the baseline and threshold minus the tolerated drop; failed "
+        "when value < threshold and the change's 95% interval lies below zero.",
+    )
     aggregate: Aggregate
     threshold: float
     value: float | None
+    ci_low: float | None = Field(None, description="Regression gates: 95% interval of value.")
+    ci_high: float | None = Field(None, description="Regression gates: 95% interval of value.")
     passed: bool
 
 
@@ -82,6 +116,54 @@ class Settings(_Model):
     )
 
 
+class RegressionRow(_Model):
+    """The Dice of one class (or the mean over classes) against the baseline's."""
+
+    id: int | None = Field(description="Class id; null for the mean over classes.")
+    name: str = Field(description="Class name, or 'mean'.")
+    foreground: bool = Field(description="Whether the class enters the mean (and is gated).")
+    baseline: float | None = Field(description="Dice of the baseline on the images compared.")
+    current: float | None = Field(description="Dice of this run on the images compared.")
+    delta: float | None = Field(description="current - baseline; null when either is undefined.")
+    ci_low: float | None = Field(
+        description="2.5th percentile of the bootstrap deltas; null without an interval."
+    )
+    ci_high: float | None = Field(description="97.5th percentile of the bootstrap deltas.")
+    replicates_defined: int = Field(description="Bootstrap replicates whose delta is defined.")
+    worse: bool = Field(
+        description="delta < -tolerance (0 without a gate) and ci_high < 0; without an "
+        "interval (bootstrap 0), the drop alone."
+    )
+
+
+class Regression(_Model):
+    """This run against a baseline, image by image: Dice changes with paired bootstrap intervals.
+
+    Both runs are evaluated on the images scored in both, under this report's settings and
+    aggregate. An interval is the 2.5th and 97.5th percentiles (numpy's 'linear' method) of
+    the deltas of ``bootstrap`` replicates, each computed on the same resample of those images
+    for both runs. Replicates where a delta is undefined (a class absent from every image
+    drawn, with empty = nan) are left out; with fewer than 95% of replicates defined the
+    interval is null, since the missing ones would then outweigh both tails together.
+    """
+
+    baseline: str = Field(description="The baseline as given: a report file or a folder.")
+    source: Literal["report", "predictions"]
+    aggregate: Aggregate
+    images_compared: int
+    only_in_baseline: list[str] = Field(description="Images scored there and not here.")
+    only_in_current: list[str] = Field(description="Images scored here and not there.")
+    ground_truth_changed: list[str] = Field(
+        description="Images compared whose ground-truth pixel count of some class differs "
+        "between the runs: their ground truth changed in between."
+    )
+    bootstrap: int = Field(description="Bootstrap replicates; 0: no intervals.")
+    seed: int
+    tolerance: float | None = Field(description="--fail-on-regression: the drop tolerated.")
+    mean: RegressionRow
+    classes: list[RegressionRow]
+
+
 class ScoreReport(_Model):
     """The result of scoring a folder of predictions against a folder of ground truth."""
 
@@ -92,6 +174,11 @@ class ScoreReport(_Model):
     images_scored: int
     missing_predictions: list[str]
     extra_predictions: list[str]
+    not_masks: list[NotMask] = Field(
+        default_factory=list,
+        description="Files beside the masks that are not masks (photos, GIFs, arrays of "
+        "scores), listed with the reason; an error instead where one stands for a scored key.",
+    )
     problems: list[ProblemEntry]
     summary: Aggregates = Field(description="Means over the foreground classes.")
     classes: list[ClassScore]
@@ -99,3 +186,11 @@ class ScoreReport(_Model):
     images: list[ImageScore]
     gates: list[GateResult]
     passed: bool = Field(description="Every gate passed.")
+    regression: Regression | None = Field(
+        None, description="Against a baseline (--baseline); null without one."
+    )
+    confusion: list[list[int]] | None = Field(
+        None,
+        description="Pixels of each (true class, predicted class), rows true, summed over the "
+        "images with a prediction (--confusion); null when not asked for.",
+    )

@@ -1,4 +1,7 @@
-"""Scoring a folder of predicted masks against the ground truth: the library behind ``score``.
+"""Scoring predictions against the ground truth: the library behind ``score``.
+
+Each side is a folder of masks, annotations or (predictions only) a COCO results file, read
+into keyed sources and paired by :mod:`polymask.score.inputs`.
 
 Every pair goes through one confusion engine (:mod:`polymask.score.confusion`), which checks its
 values and counts it. On the CPU, and on any Dask cluster, each worker decodes a pair and counts
@@ -23,21 +26,23 @@ from pathlib import Path
 import numpy as np
 
 from polymask.errors import Problem, UsageError
-from polymask.io.masks import MaskFile, MaskReadError, load_mask
+from polymask.io.masks import MaskFile
 from polymask.io.storage import as_path
-from polymask.labels import LabelMap, masks_label_map
+from polymask.labels import LabelMap
 from polymask.runtime.parallel import default_workers, is_cluster, pmap
 from polymask.runtime.scratch import scratch
 from polymask.score import metrics as M
 from polymask.score.confusion import (
     MaskValueError,
+    MatrixSum,
     NumpyConfusion,
     check_boundary,
     confusion_engine,
     resolve_device,
 )
-from polymask.score.pairing import MaskPair, pair_folders
+from polymask.score.pairing import MaskPair
 from polymask.score.report import ScoreReport
+from polymask.score.sources import Drawing, DrawnMask, Source, SourceError, decode, open_source
 from polymask.score.summary import build_report
 from polymask.score.types import PerImage, ScoreOptions
 
@@ -50,6 +55,13 @@ the task and its results costs the parent a small part of a worker's time (~0.35
 at 2 pairs per task, ~0.18 ms at 8, against ~1.4 ms of work per 1024x768 pair)."""
 
 
+MAX_MATRIX_CLASSES = 1024
+"""The most classes ``--confusion`` writes a matrix of (a million cells)."""
+MAX_DEVICE_BINS = 1 << 26
+"""The most (gt, pred) bins per image the torch backend counts; a label map with more classes
+(ids in the tens of thousands) is counted by the workers, over the classes each image has."""
+
+
 @dataclass
 class ScoreResult:
     report: ScoreReport
@@ -57,6 +69,13 @@ class ScoreResult:
     class_names: list[str]
     pairs: dict[str, MaskPair] = field(default_factory=dict)
     """The pairs of the worst images, to draw their error maps."""
+    drawing: Drawing | None = None
+    """How the pairs' annotations are drawn (None: every side is a mask file)."""
+    confusion: np.ndarray | None = None
+    """(C, C) pixels of each (true class, predicted class) over the pairs with a prediction,
+    when asked for with ``ScoreOptions.confusion``."""
+    label_note: str | None = None
+    """Said when the classes were numbered from the labels found in annotations."""
 
 
 @dataclass
@@ -67,25 +86,25 @@ class _Decoded:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _read(path: Path, out: _Decoded) -> MaskFile | None:
+def _open(source: Source, drawing: Drawing | None, out: _Decoded) -> MaskFile | DrawnMask | None:
     try:
-        return load_mask(path)
-    except MaskReadError as exc:
-        out.problems.append(Problem(str(path), str(exc).removeprefix(f"{path}: ")))
+        return open_source(source, drawing)
+    except SourceError as exc:
+        out.problems.extend(exc.problems)
         return None
 
 
 def _read_pair(
-    pair: MaskPair, out: _Decoded, reuse: bool = False
+    pair: MaskPair, out: _Decoded, drawing: Drawing | None, reuse: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Both masks of a pair (the prediction None when it is missing), or None with the
-    problems in ``out`` (unreadable, over the memory budget, sizes differ). The sizes are
-    compared from the headers, before either mask is inflated. ``reuse``: decode into this
-    thread's work arrays (:mod:`polymask.runtime.scratch`), for a caller done with the pair
-    before the next."""
+    problems in ``out`` (unreadable, over the memory budget, sizes differ). The sizes of mask
+    files are compared from their headers, before either mask is inflated. ``reuse``: decode
+    into this thread's work arrays (:mod:`polymask.runtime.scratch`), for a caller done with
+    the pair before the next."""
     buffers = (partial(scratch, "gt"), partial(scratch, "pred")) if reuse else (None, None)
-    gt = _read(pair.gt, out)
-    pred = _read(pair.pred, out) if pair.pred is not None else None
+    gt = _open(pair.gt, drawing, out)
+    pred = _open(pair.pred, drawing, out) if pair.pred is not None else None
     if gt is None or (pair.pred is not None and pred is None):
         return None
     if pred is not None and (pred.width, pred.height) != (gt.width, gt.height):
@@ -97,27 +116,19 @@ def _read_pair(
             )
         )
         return None
-    gt_mask = _pixels(gt, out, buffers[0])
-    pred_mask = _pixels(pred, out, buffers[1]) if pred is not None else None
-    if gt_mask is None or (pred is not None and pred_mask is None):
+    try:
+        gt_mask = decode(gt, buffers[0])
+        pred_mask = decode(pred, buffers[1]) if pred is not None else None
+    except SourceError as exc:
+        out.problems.extend(exc.problems)
         return None
     return gt_mask, pred_mask
 
 
-def _pixels(
-    mask: MaskFile, out: _Decoded, buffer: Callable[[int], np.ndarray] | None
-) -> np.ndarray | None:
-    try:
-        return mask.decode(buffer)
-    except MaskReadError as exc:
-        out.problems.append(Problem(str(mask.path), str(exc).removeprefix(f"{mask.path}: ")))
-        return None
-
-
-def _decode(pair: MaskPair) -> _Decoded:
+def _decode(pair: MaskPair, drawing: Drawing | None) -> _Decoded:
     """Read one pair (runs in a worker) for this process's engine to check and count."""
     out = _Decoded(pair.key)
-    masks = _read_pair(pair, out)
+    masks = _read_pair(pair, out, drawing)
     if masks is not None:
         out.gt, out.pred = masks
     return out
@@ -128,31 +139,31 @@ class _Counted:
     key: str
     counts: np.ndarray | None = None
     problems: list[Problem] = field(default_factory=list)
+    cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """The pair's confusion matrix as its non-zero cells, when the run keeps the matrix."""
 
 
 def _decode_and_count(
-    pair: MaskPair, num_classes: int | None, ignore_index: int | None, boundary: float | None
+    pair: MaskPair,
+    num_classes: int | None,
+    ignore_index: int | None,
+    boundary: float | None,
+    drawing: Drawing | None,
+    keep_matrix: bool,
 ) -> _Counted:
     """Decode, check and count one pair where it is read (a local or cluster worker), so that
     only its (k, C) row of counts crosses to this process, never the masks."""
     out = _Decoded(pair.key)
-    masks = _read_pair(pair, out, reuse=True)
+    masks = _read_pair(pair, out, drawing, reuse=True)
     if masks is None:
         return _Counted(pair.key, None, out.problems)
-    engine = NumpyConfusion(num_classes, ignore_index, boundary)
+    engine = NumpyConfusion(num_classes, ignore_index, boundary, keep_matrix)
     try:
         engine.update(*masks, names=(pair.gt, pair.pred))
     except MaskValueError as exc:
         return _Counted(pair.key, None, exc.problems)
-    return _Counted(pair.key, engine.compute()[0])
-
-
-def _label_map(gt: Path, options: ScoreOptions) -> LabelMap | None:
-    """The labels given, else the ground truth's own ``labels.txt`` (the settings' rule for
-    masks being read), else None: classes are the values found."""
-    if options.labels is not None:
-        return options.labels
-    return masks_label_map([gt], options.ignore_index)
+    cells = engine.matrix.cells() if engine.matrix is not None else None
+    return _Counted(pair.key, engine.compute()[0], cells=cells)
 
 
 def score_folders(
@@ -162,14 +173,19 @@ def score_folders(
     on_progress: Callable[[int, int], None] | None = None,
     **kwargs,
 ) -> ScoreResult:
-    """Score every prediction in ``preds`` against its ground truth in ``gt``.
+    """Score the predictions in ``preds`` against the ground truth in ``gt``.
 
-    Options come as a :class:`ScoreOptions` or as its fields by keyword
-    (``score_folders(p, g, empty="one", device="cpu")``). ``on_progress(done, total)`` is called
-    after each pair, to drive a progress bar.
+    Each is a folder of masks, annotations (a file or a folder) or, for ``preds``, a COCO
+    results file (:mod:`polymask.score.inputs`). Options come as a :class:`ScoreOptions` or as
+    its fields by keyword (``score_folders(p, g, empty="one", device="cpu")``).
+    ``on_progress(done, total)`` is called after each pair, to drive a progress bar.
     Problems with files (unreadable, sizes differ, values outside the label map) are collected
     in the report; the other files are scored.
     """
+    # reading annotations needs the format readers and the rasterizer: imported here, so that
+    # workers scoring mask files (which import this module) never load them
+    from polymask.score.inputs import check_sides, open_side, pair_sides, side_label_map
+
     options = options or ScoreOptions(**kwargs)
     preds, gt = as_path(preds), as_path(gt)
     if options.missing not in ("error", "zero", "skip"):
@@ -177,41 +193,95 @@ def score_folders(
             "Expected argument `missing` to be one of ('error', 'zero', 'skip'), "
             f"but got {options.missing!r}."
         )
+    settings = _settings(options)
     try:
         M.check_empty(options.empty)
         check_boundary(options.boundary)
         device = _engine_device(options)
-        pairing = pair_folders(preds, gt)
+        gt_side = open_side(gt, settings, options.gt_as, "GT")
+        pred_side = open_side(preds, settings, options.preds_as, "PREDS", options.min_score)
+        check_sides(pred_side, gt_side)
+        label_map, note = side_label_map(settings, pred_side, gt_side, options.labels)
+        pairing = pair_sides(pred_side, gt_side)
     except (ValueError, NotADirectoryError) as exc:
         raise UsageError(str(exc)) from None
-    label_map = _label_map(gt, options)
     if label_map is not None:
         ignore = label_map.ignore_index
         num_classes = max(label_map.ids.values(), default=0) + 1
     else:
         ignore = options.ignore_index
         num_classes = None
+    if options.confusion and (num_classes or 0) > MAX_MATRIX_CLASSES:
+        raise UsageError(
+            f"--confusion: the label map reaches class id {num_classes - 1}; a matrix of every "
+            f"id up to it is too large to write (at most {MAX_MATRIX_CLASSES} classes)"
+        )
+    if device is not None and num_classes is not None and num_classes**2 > MAX_DEVICE_BINS:
+        device = None  # the device counts every (gt, pred) bin; numpy only the classes present
+    drawing = None
+    if gt_side.kind != "masks" or pred_side.kind != "masks":
+        drawing = Drawing(settings, label_map)
     work = list(pairing.pairs)
     if options.missing == "zero":
-        work += [MaskPair(k, path, None) for k, path in pairing.missing.items()]
+        work += [MaskPair(k, source, None) for k, source in pairing.missing.items()]
     if options.missing == "error":
         pairing.problems += [
-            Problem(str(path), "no prediction for this ground truth")
-            for path in pairing.missing.values()
+            Problem(str(source), "no prediction for this ground truth")
+            for source in pairing.missing.values()
         ]
     progress = (lambda done: on_progress(done, len(work))) if on_progress else None
+    matrix = MatrixSum() if options.confusion else None
+    run = _Run(drawing, matrix, pairing.problems, progress)
     if device is None:
-        rows, c = _count_in_workers(work, num_classes, ignore, options, pairing.problems, progress)
+        rows, c = _count_in_workers(work, num_classes, ignore, options, run)
     else:
         engine = confusion_engine(
-            num_classes, ignore, options.boundary, device, options.batch_pixels
+            num_classes, ignore, options.boundary, device, options.batch_pixels, options.confusion
         )
-        rows, c = _count_here(work, engine, options, pairing.problems, progress)
+        rows, c = _count_here(work, engine, options, run)
+        matrix = engine.matrix
     per_image = _per_image(rows, c, options.boundary)
     names = _class_names(label_map, c)
     report = build_report(preds, gt, pairing, per_image, names, options, ignore)
+    confusion = matrix.value(c) if matrix is not None else None
+    if confusion is not None:
+        report.confusion = confusion.tolist()
     worst = {w.key for w in report.worst}
-    return ScoreResult(report, per_image, names, {p.key: p for p in work if p.key in worst})
+    return ScoreResult(
+        report,
+        per_image,
+        names,
+        {p.key: p for p in work if p.key in worst},
+        drawing,
+        confusion,
+        note,
+    )
+
+
+def _settings(options: ScoreOptions):
+    """How annotations are read and drawn: the options' settings (the defaults where a
+    library caller gave none), with the scorer's own ignore index, workers and scheduler."""
+    from dataclasses import replace
+
+    from polymask.settings import Settings
+
+    return replace(
+        options.settings or Settings(),
+        ignore_index=options.ignore_index,
+        workers=options.workers,
+        scheduler=options.scheduler,
+    )
+
+
+@dataclass
+class _Run:
+    """What the counting loops share: how sources are drawn, the matrix being summed, where
+    problems go and the progress callback."""
+
+    drawing: Drawing | None
+    matrix: MatrixSum | None
+    problems: list[Problem]
+    progress: Callable[[int], None] | None
 
 
 DASK_CUDA = (
@@ -236,30 +306,40 @@ Rows = list[tuple[str, np.ndarray]]
 """(key, counts) per scored image: one small (k, C) int64 array each, k = 3 or 6 with bands."""
 
 
-def _count_in_workers(work, num_classes, ignore, options, problems, progress) -> tuple[Rows, int]:
+def _count_in_workers(work, num_classes, ignore, options, run: _Run) -> tuple[Rows, int]:
     """Count where the masks are decoded: only a (k, C) row per image comes back, where sending
     two decoded masks to this process would cost more than decoding them."""
     count = partial(
-        _decode_and_count, num_classes=num_classes, ignore_index=ignore, boundary=options.boundary
+        _decode_and_count,
+        num_classes=num_classes,
+        ignore_index=ignore,
+        boundary=options.boundary,
+        drawing=run.drawing,
+        keep_matrix=run.matrix is not None,
     )
     rows, c = [], num_classes or 1
     results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
     for done, counted in enumerate(results, 1):
-        problems += counted.problems
+        run.problems += counted.problems
         if counted.counts is not None:
             rows.append((counted.key, counted.counts))
             c = max(c, counted.counts.shape[1])
-        if progress:
-            progress(done)
+        if counted.cells is not None:
+            run.matrix.add_cells(counted.cells)
+        if run.progress:
+            run.progress(done)
     return rows, c
 
 
-def _count_here(work, engine, options, problems, progress) -> tuple[Rows, int]:
+def _count_here(work, engine, options, run: _Run) -> tuple[Rows, int]:
     """Workers decode; this process's engine checks and counts (on its device)."""
     pairs = {p.key: p for p in work}
     keys = []
+    problems, progress = run.problems, run.progress
     items = _Bounded(work, 3 * CHUNK * (options.workers or default_workers()))
-    results = pmap(_decode, items, options.workers, CHUNK, options.scheduler)
+    results = pmap(
+        partial(_decode, drawing=run.drawing), items, options.workers, CHUNK, options.scheduler
+    )
     try:
         for done, item in enumerate(results, 1):
             items.consumed()

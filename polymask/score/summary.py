@@ -21,6 +21,7 @@ from polymask.score.report import (
     GateResult,
     ImageScore,
     Metrics,
+    NotMask,
     ProblemEntry,
     ScoreReport,
     Settings,
@@ -82,9 +83,18 @@ def build_report(
         for i in range(c)
     ]
     dice, iou = (M.class_means(image_values[k], fg) for k in ("dice", "iou"))
+    # the counts ride along so that any report can be a later run's --baseline
     images = [
-        ImageScore(key=key, mean_dice=d, mean_iou=u)
-        for key, d, u in zip(per_image.keys, dice, iou, strict=True)
+        ImageScore(key=key, mean_dice=d, mean_iou=u, tp=a, fp=b, fn=n)
+        for key, d, u, a, b, n in zip(
+            per_image.keys,
+            dice,
+            iou,
+            per_image.tp.tolist(),
+            per_image.fp.tolist(),
+            per_image.fn.tolist(),
+            strict=True,
+        )
     ]
     ranked = sorted(
         (im for im in images if im.mean_dice is not None), key=lambda im: (im.mean_dice, im.key)
@@ -104,9 +114,19 @@ def build_report(
         images_scored=len(per_image.keys),
         missing_predictions=list(pairing.missing),
         extra_predictions=pairing.extra,
+        not_masks=[NotMask(file=str(p), reason=r) for p, r in pairing.unreadable.items()],
         problems=[
-            ProblemEntry(file=p.file, message=p.message)
-            for p in sorted(pairing.problems, key=lambda p: (p.file, p.message))
+            ProblemEntry(
+                file=p.file,
+                message=p.message,
+                path=p.path,
+                code=p.code,
+                line=p.line,
+                column=p.column,
+            )
+            for p in sorted(
+                pairing.problems, key=lambda p: (p.file, p.line or 0, p.path, p.message)
+            )
         ],
         summary=Aggregates(
             **{

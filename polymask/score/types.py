@@ -8,14 +8,18 @@ other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
 from polymask.score import metrics as M
 
+if TYPE_CHECKING:
+    from polymask.settings import Settings
+
 MissingPolicy = Literal["error", "zero", "skip"]
+ReadAs = Literal["auto", "masks", "annotations"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,16 @@ class ScoreOptions:
     """Where pairs are decoded. On the CPU (and on any Dask cluster) each worker also counts its
     pairs and only per-image counts travel back; with a CUDA device the workers decode and this
     process counts batches on the GPU (so a CUDA device with a Dask cluster is refused)."""
+    settings: Settings | None = None
+    """How annotations (and COCO results) are read and drawn, as ``rasterize`` reads them:
+    conventions, overlap order, unknown labels, format options. None: the defaults."""
+    preds_as: ReadAs = "auto"
+    gt_as: ReadAs = "auto"
+    """How to read a folder (:mod:`polymask.score.inputs`): auto, masks or annotations."""
+    min_score: float | None = None
+    """Detections of a COCO results file with a lower score are left out."""
+    confusion: bool = False
+    """Also sum the class-by-class confusion matrix (``ScoreResult.confusion``)."""
 
 
 @dataclass

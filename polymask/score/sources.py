@@ -1,0 +1,186 @@
+"""The two sides of a scored pair, whatever form they come in, read into class maps.
+
+A side of a pair is a *source*:
+
+- a mask file (``Path``): a PNG/TIFF/BMP label map or a ``.npy``/``.npz`` array, decoded;
+- a :class:`Burned` item of an annotation dataset (any format polymask reads), drawn on the
+  fly with the settings and label map ``rasterize`` would use, so scoring annotations equals
+  rasterizing them and scoring the masks, with no mask written;
+- a :class:`Painted` image of a COCO results file: its detections drawn lowest score first.
+
+:func:`open_source` gives each as an object with the interface of
+:class:`~polymask.io.masks.MaskFile` (``width``, ``height``, ``decode``), so the scorer compares
+sizes and decodes the same way for all. A mask file's size comes from its header, before its
+pixels are inflated; a drawn source is drawn when it is opened (its size is known only then for
+some formats). Sources are small and picklable: they travel to the workers, which draw them
+where the work runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from polymask.errors import AnnotationError, Problem
+from polymask.io.masks import MaskFile, MaskReadError, load_mask
+
+if TYPE_CHECKING:  # workers that read masks only never import the readers and the rasterizer
+    from polymask.dataset import Item
+    from polymask.formats.coco_results import Detection
+    from polymask.labels import LabelMap
+    from polymask.model import ImageAnnotation
+    from polymask.settings import Settings
+
+
+@dataclass(frozen=True)
+class Burned:
+    """An image of an annotation dataset, drawn when it is scored."""
+
+    item: Item
+
+    def __str__(self) -> str:
+        return self.item.name
+
+
+@dataclass(frozen=True)
+class Painted:
+    """An image's detections in a COCO results file, drawn when it is scored."""
+
+    results: str
+    """The results file."""
+    key: str
+    image_id: object
+    width: int
+    height: int
+    detections: tuple[Detection, ...]
+    categories: tuple[tuple[int, str], ...]
+    """The ground truth's categories (id, name), which name the detections' classes."""
+
+    def __str__(self) -> str:
+        return f"{self.results} image_id {self.image_id!r}"
+
+
+Source = Path | Burned | Painted
+"""A mask file (a path, or a URL's string), an annotated image or an image's detections."""
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """How annotations become class maps in a score run: ``rasterize``'s settings and the
+    run's label map."""
+
+    settings: Settings
+    label_map: LabelMap
+
+
+class SourceError(Exception):
+    """A source that cannot be read or drawn; ``problems`` say why, naming its file."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = problems
+
+
+@dataclass
+class DrawnMask:
+    """A class map drawn from annotations, with :class:`MaskFile`'s reading interface."""
+
+    path: str
+    classes: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return self.classes.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.classes.shape[0]
+
+    def decode(self, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        return self.classes
+
+
+def open_source(source: Source, drawing: Drawing | None) -> MaskFile | DrawnMask:
+    """The source, ready to decode; raises :class:`SourceError` naming its file."""
+    if not isinstance(source, (Burned, Painted)):  # a path, local or remote, or a URL
+        try:
+            return load_mask(source)
+        except MaskReadError as exc:
+            raise SourceError([_mask_problem(source, exc)]) from None
+    if drawing is None:
+        raise ValueError("annotations are drawn with a Drawing (settings and label map)")
+    if isinstance(source, Burned):
+        return DrawnMask(str(source), _burn_item(source.item, drawing))
+    from polymask.formats.coco_results import results_annotation
+
+    annotation = results_annotation(
+        list(source.detections),
+        dict(source.categories),
+        source.key,
+        source.width,
+        source.height,
+        source.results,
+    )
+    # painted in score order, whatever order the settings give annotations
+    return DrawnMask(str(source), _burn(annotation, "coco", drawing, order="file"))
+
+
+def decode(opened: MaskFile | DrawnMask, buffer=None) -> np.ndarray:
+    """The class map of an opened source; raises :class:`SourceError` naming its file."""
+    try:
+        return opened.decode(buffer)
+    except MaskReadError as exc:
+        raise SourceError([_mask_problem(opened.path, exc)]) from None
+
+
+def read_source(source: Source, drawing: Drawing | None) -> np.ndarray:
+    """The class map of a source (for error maps of the worst images, drawn again)."""
+    return decode(open_source(source, drawing))
+
+
+def _mask_problem(path, exc: MaskReadError) -> Problem:
+    return Problem(str(path), str(exc).removeprefix(f"{path}: "))
+
+
+def _burn_item(item: Item, drawing: Drawing) -> np.ndarray:
+    from polymask.dataset import read_item
+
+    problems: list[Problem] = []
+    try:
+        annotations = read_item(item, drawing.settings, problems)
+    except AnnotationError as exc:
+        raise SourceError(problems + exc.problems) from None
+    except OSError as exc:
+        msg = f"cannot read: {exc.strerror or exc}"
+        raise SourceError([Problem(str(item.source.path), msg, code="PM002")]) from None
+    if len(annotations) != 1:  # an item is one image; a file read whole may hold none
+        msg = f"holds {len(annotations)} images where one was indexed"
+        raise SourceError([*problems, Problem(str(item.source.path), msg, item.place)])
+    return _burn(annotations[0], item.fmt, drawing)
+
+
+def _burn(
+    annotation: ImageAnnotation, fmt: str, drawing: Drawing, order: str | None = None
+) -> np.ndarray:
+    """The image's class map as ``rasterize`` draws it; its errors (not its warnings, which
+    ``validate`` reports) keep it from being scored."""
+    from polymask.raster import burn
+
+    if annotation.errors:
+        raise SourceError(list(annotation.errors))
+    s = drawing.settings
+    try:
+        drawn = burn(
+            annotation,
+            drawing.label_map,
+            s.convention_for(fmt),
+            order or s.order_for(fmt),
+            s.unknown,
+        )
+    except AnnotationError as exc:
+        raise SourceError(exc.problems) from None
+    return drawn.classes
