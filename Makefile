@@ -14,14 +14,14 @@ SOURCES := pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngr
 $(VENV)/.installed-demo: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[fast,plot]"
+	$(BIN)/python -m pip install -q -e ".[fast,plot,medical]"
 	touch $@
 
 $(VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast,plot]"
+	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast,plot,medical]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -50,6 +50,9 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/polymask score examples/coco/results.json examples/coco/instances.json \
 		--baseline examples/coco/results_main.json --fail-on-regression 0.02 \
 		--markdown $(OUT)/regression.md; test $$? -eq 1
+	@echo "== CT-like label volumes (NIfTI, 0.8 x 0.8 x 2.5 mm voxels): Dice and surface distances in mm"
+	$(BIN)/polymask score examples/volumes/pred examples/volumes/gt --surface --tolerance 2 \
+		--fail-under 0.6
 	@echo "== outputs in $(OUT)/: masks/ (class ids, VOC palette), instances/ (16-bit), overlays/ (JPEG),"
 	@echo "   stats and score reports, errors/ (TP green, FP magenta, FN blue, wrong class amber on"
 	@echo "   the worst images), stats.html and score.html (open them in a browser),"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
@@ -71,3 +72,29 @@ def test_coco_example_is_current_and_its_gate_catches_the_regression(tmp_path):
     assert run.exit_code == 1, run.output
     failed = {g["name"] for g in json.loads(report.read_text())["gates"] if not g["passed"]}
     assert "regression of dice of car" in failed
+
+
+def test_volume_example_scores_with_surface_distances(tmp_path):
+    """examples/volumes: NIfTI cases the README and make demo score with --surface."""
+    pytest.importorskip("nibabel")
+    volumes = REPO / "examples" / "volumes"
+    report = tmp_path / "r.json"
+    run = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(volumes / "pred"),
+            str(volumes / "gt"),
+            "--surface",
+            "--tolerance",
+            "2",
+            "--fail-under",
+            "0.6",
+            "--json",
+            str(report),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    classes = json.loads(report.read_text())["classes"]
+    assert [c["name"] for c in classes] == ["_background_", "liver", "kidney", "spleen"]
+    assert all(0 < c["surface"]["hd95"] < 10 for c in classes[1:])  # mm, a voxel or two off

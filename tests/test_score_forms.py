@@ -504,3 +504,118 @@ def test_ignore_outlines_do_not_make_a_perfect_prediction_fail_boundary_dice(tmp
     write_png(tmp_path / "pred" / "a.png", shifted)
     report = score_folders(tmp_path / "pred", tmp_path / "gt", boundary=1).report
     assert {c.id: c.metrics.global_ for c in report.classes}[2].boundary_dice < 0.5
+
+
+# -- NIfTI label volumes ----------------------------------------------------------------------
+
+
+def _nifti(path, array, spacing=(0.8, 0.8, 2.5)):
+    nib = pytest.importorskip("nibabel")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nib.Nifti1Image(array, np.diag([*spacing, 1.0]))
+    image.header.set_zooms(spacing)
+    nib.save(image, str(path))
+
+
+def test_nifti_volumes_pair_and_score_like_masks(tmp_path):
+    """Volumes go through the same pairing, checks and engine: per-case counts equal the
+    brute-force reference, .nii pairs with .nii.gz, and the report is the usual one."""
+    rng = np.random.default_rng(5)
+    pairs = []
+    for i, suffix in enumerate((".nii.gz", ".nii")):
+        gt = rng.integers(0, 4, (12, 10, 6)).astype(np.uint8)
+        pred = np.where(rng.random(gt.shape) < 0.7, gt, rng.integers(0, 4, gt.shape)).astype(
+            np.uint8
+        )
+        _nifti(tmp_path / "gt" / f"case{i}.nii.gz", gt)
+        _nifti(tmp_path / "pred" / f"case{i}{suffix}", pred)
+        pairs.append((gt, pred))
+    errors, page = tmp_path / "errors", tmp_path / "page.html"
+    run = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "pred"),
+            str(tmp_path / "gt"),
+            "--errors",
+            str(errors),
+            "--html",
+            str(page),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    from PIL import Image
+
+    with Image.open(errors / "case0.png") as img:  # the worst slice of the volume
+        assert img.size == (10, 12)
+    assert page.stat().st_size > 0
+    report = score_folders(tmp_path / "pred", tmp_path / "gt").report
+    assert report.images_scored == 2 and not report.problems
+    ref = score_reference(pairs, 4, ignore=255)
+    np.testing.assert_array_equal(_totals(report), ref["totals"])
+    assert [im.key for im in report.images] == ["case0", "case1"]
+
+
+def test_volumes_on_other_grids_are_named(tmp_path):
+    gt = np.zeros((8, 8, 4), np.uint8)
+    _nifti(tmp_path / "gt" / "a.nii.gz", gt)
+    _nifti(tmp_path / "pred" / "a.nii.gz", gt, spacing=(1.0, 1.0, 1.0))
+    _nifti(tmp_path / "gt" / "b.nii.gz", gt)
+    _nifti(tmp_path / "pred" / "b.nii.gz", np.zeros((8, 8, 5), np.uint8))
+    _nifti(tmp_path / "gt" / "c.nii.gz", gt)
+    write_png(tmp_path / "pred" / "c.png", np.zeros((8, 8), np.uint8))
+    run = CliRunner().invoke(cli, ["score", str(tmp_path / "pred"), str(tmp_path / "gt")])
+    assert run.exit_code == 2, run.output
+    out = run.output
+    assert f"{tmp_path / 'pred' / 'a.nii.gz'}: differs from the ground truth" in out
+    assert "spacing" in out
+    assert "shape (8, 8, 5), not (8, 8, 4)" in out
+    assert f"{tmp_path / 'pred' / 'c.png'}: 2-D, paired with a volume" in out
+    _nifti(tmp_path / "gt2" / "d.nii.gz", gt)
+    _nifti(tmp_path / "pred2" / "d.nii.gz", gt)
+    run = CliRunner().invoke(
+        cli, ["score", str(tmp_path / "pred2"), str(tmp_path / "gt2"), "--boundary", "1"]
+    )
+    assert run.exit_code == 2
+    assert "3-D volume: Boundary Dice bands are measured on 2-D masks" in run.output
+
+
+def test_surface_distances_are_the_mean_of_each_cases_values(tmp_path):
+    """--surface: per class, the mean over the cases where both volumes hold it of the values
+    polymask.score.surface gives (itself held equal to MONAI's in tests/test_surface.py), with
+    each volume's spacing from its header; one-sided cases counted apart."""
+    from polymask.io.volumes import read_volume
+    from polymask.score.surface import surface_metrics
+
+    spacing = (0.8, 0.8, 2.5)
+    rng = np.random.default_rng(9)
+    cases = []
+    for i in range(3):
+        gt = np.zeros((20, 18, 8), np.uint8)
+        gt[3:15, 4:14, 2:6] = 1
+        gt[10:18, 2:8, 1:7] = 2
+        pred = np.roll(gt, int(rng.integers(-2, 3)), axis=0)
+        if i == 2:
+            pred[pred == 2] = 0  # class 2 missed in the last case: one-sided
+        _nifti(tmp_path / "gt" / f"c{i}.nii.gz", gt, spacing)
+        _nifti(tmp_path / "pred" / f"c{i}.nii.gz", pred, spacing)
+        stored = read_volume(tmp_path / "gt" / f"c{i}.nii.gz")[1].spacing  # float32 in the file
+        cases.append(surface_metrics(gt, pred, 3, stored, tolerance=1.5))
+    json_path = tmp_path / "r.json"
+    args = ["score", str(tmp_path / "pred"), str(tmp_path / "gt"), "--surface"]
+    run = CliRunner().invoke(cli, [*args, "--tolerance", "1.5", "--json", str(json_path)])
+    assert run.exit_code == 0, run.output
+    assert "Surface distances per class" in run.output
+    report = json.loads(json_path.read_text())
+    by_id = {c["id"]: c["surface"] for c in report["classes"]}
+    assert by_id[0] is None
+    for c, finite in ((1, [0, 1, 2]), (2, [0, 1])):
+        for name in ("hd", "hd95", "assd"):
+            expected = np.mean([cases[k][name][c] for k in finite])
+            assert by_id[c][name] == pytest.approx(expected, rel=1e-12)
+        expected = np.mean([cases[k]["surface_dice"][c] for k in range(3)])
+        assert by_id[c]["surface_dice"] == pytest.approx(expected, rel=1e-12)
+    assert by_id[2]["one_sided"] == 1 and by_id[2]["images"] == 2
+    assert by_id[2]["surface_dice"] < by_id[1]["surface_dice"]
+    run = CliRunner().invoke(cli, [*args, "--spacing", "1,1,1"])
+    assert run.exit_code == 2 and "the file's header says" in run.output

@@ -179,7 +179,7 @@ def test_files_that_are_not_masks_are_listed_or_refused(tmp_path):
     write_png(pred / "b.png", m)
     (pred / "b.jpg").write_bytes(jpeg_bytes(m))
     (pred / "c.jpeg").write_bytes(jpeg_bytes(m))  # the prediction of c, saved as JPEG
-    (pred / "vol.nii.gz").write_bytes(b"\x1f\x8b")  # a volume for the 2-D vol
+    (pred / "vol.mha").write_bytes(b"ObjectType")  # a volume format not read, for vol
     (pred / "photo.jpg").write_bytes(jpeg_bytes(m))  # no ground truth
     (pred / "scores.pt").write_bytes(b"PK")
     (pred / "notes.txt").write_text("not image-like: not listed")
@@ -188,8 +188,8 @@ def test_files_that_are_not_masks_are_listed_or_refused(tmp_path):
     assert pairing.missing == {} and pairing.extra == []
     assert {Path(p.file).name: p.message for p in pairing.problems} == {
         "c.jpeg": f"not a mask format: {JPEG_WHY}; the ground truth {gt / 'c.png'} is not scored",
-        "vol.nii.gz": "a 3-D volume: masks are 2-D; save each slice's class ids as PNG or .npy; "
-        f"the ground truth {gt / 'vol.png'} is not scored",
+        "vol.mha": "a volume format polymask does not read: save the class ids as NIfTI "
+        f"(.nii.gz); the ground truth {gt / 'vol.png'} is not scored",
     }
     assert pairing.unreadable == {
         gt / "b.jpg": f"not a mask format: {JPEG_WHY}",

@@ -242,6 +242,34 @@ def _boundary(value: str | None) -> float | None:
     is_flag=True,
     help="--confusion: each row as fractions of its true class's pixels.",
 )
+@click.option(
+    "--surface",
+    is_flag=True,
+    help="Also surface distances per class (HD, HD95, ASSD, surface Dice), on 2-D masks or "
+    "3-D volumes, in the units of the voxel spacing (a NIfTI header's, or --spacing).",
+)
+@click.option(
+    "--spacing",
+    metavar="S,S[,S]",
+    help="--surface: the pixel or voxel size along each array axis, for masks and volumes "
+    "whose files store none (an error where a header says otherwise).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    callback=not_nan,
+    default=1.0,
+    show_default=True,
+    help="--surface: the surface Dice tolerance, in spacing units.",
+)
+@click.option(
+    "--percentile",
+    type=click.FloatRange(0, 100),
+    callback=not_nan,
+    default=95.0,
+    show_default=True,
+    help="--surface: the percentile of the robust Hausdorff distance (hd95).",
+)
 @unknown_opt
 @convention_opt
 @order_opt
@@ -279,6 +307,10 @@ def score(
     bootstrap,
     seed,
     fail_on_regression,
+    surface,
+    spacing,
+    tolerance,
+    percentile,
     **params,
 ):
     """Score the predicted class-index masks in PREDS against the ground truth in GT.
@@ -329,7 +361,10 @@ def score(
             preds_as=preds_as,
             gt_as=gt_as,
             min_score=min_score,
-            confusion=bool(confusion_out or html_out),  # the page shows the matrix
+            confusion=bool(confusion_out or html_out),
+            surface=_surface_options(
+                surface, spacing, tolerance, percentile
+            ),  # the page shows the matrix
         )
         with progress() as bar:
             task = bar.add_task("score", total=None)
@@ -440,7 +475,7 @@ def _write_error_maps(result, out: Path, images: Path | None) -> None:
     is not an earlier error map (annotations as GT are not checked before scoring) is named
     and the run exits 2."""
     from polymask.io.ownership import ForeignFile
-    from polymask.score.sources import read_source
+    from polymask.score.sources import picture_slices, read_source
     from polymask.visualize import write_error_map
 
     ignore = result.report.settings.ignore_index
@@ -448,11 +483,32 @@ def _write_error_maps(result, out: Path, images: Path | None) -> None:
         pair = result.pairs[w.key]
         gt = read_source(pair.gt, result.drawing)
         pred = read_source(pair.pred, result.drawing) if pair.pred is not None else None
+        gt, pred = picture_slices(gt, pred)  # a volume: its worst slice
         try:
             write_error_map(out, w.key, gt, pred, ignore, images)
         except ForeignFile as exc:
             click.echo(f"{exc.path}: {exc.reason}", err=True)
             sys.exit(EXIT_USAGE)
+
+
+def _surface_options(surface: bool, spacing: str | None, tolerance: float, percentile: float):
+    """The surface options of --surface, None without it; --spacing parsed."""
+    if not surface:
+        if spacing is not None:
+            raise click.UsageError("--spacing is for --surface")
+        return None
+    from polymask.score.volume_pairs import SurfaceOptions
+
+    sizes = None
+    if spacing is not None:
+        hint = "two or three positive sizes, one per axis: 0.8,0.8,2.5"
+        try:
+            sizes = tuple(float(v) for v in spacing.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{spacing!r}: {hint}", param_hint="--spacing") from None
+        if len(sizes) not in (2, 3) or not all(0 < v < float("inf") for v in sizes):
+            raise click.BadParameter(f"{spacing!r}: {hint}", param_hint="--spacing")
+    return SurfaceOptions(spacing=sizes, tolerance=tolerance, percentile=percentile)
 
 
 def _check_plotting() -> None:

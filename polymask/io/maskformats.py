@@ -23,7 +23,9 @@ from pathlib import PurePath
 from polymask.io.npy import NPY_MAGIC, ZIP_MAGICS
 from polymask.io.png import SIGNATURE as PNG_SIGNATURE
 
-MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".npy", ".npz")
+VOLUME_MASK_SUFFIXES = (".nii", ".nii.gz")
+"""File names of 3-D label volumes that pair like masks (read by :mod:`polymask.io.volumes`)."""
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".npy", ".npz", *VOLUME_MASK_SUFFIXES)
 """File names that are masks (lower case)."""
 MASK_FORMATS = ("PNG", "TIFF", "BMP", "NPY", "NPZ")
 """Contents read as masks, as :func:`content_format` names them."""
@@ -66,14 +68,12 @@ WHY_NOT = {
 """Why a content (or a file name) of a format that is not a mask is refused."""
 
 SAVE_IDS = "save the class ids as PNG or with numpy.save (.npy)"
-VOLUME = "a 3-D volume: masks are 2-D; save each slice's class ids as PNG or .npy"
+VOLUME = "a volume format polymask does not read: save the class ids as NIfTI (.nii.gz)"
 OTHER_FILES = {
     ".pt": f"a PyTorch file is not a mask format: {SAVE_IDS}",
     ".pth": f"a PyTorch file is not a mask format: {SAVE_IDS}",
     ".pkl": f"a pickle is not read (loading one can run code): {SAVE_IDS}",
     ".pickle": f"a pickle is not read (loading one can run code): {SAVE_IDS}",
-    ".nii": VOLUME,
-    ".nii.gz": VOLUME,
     ".mha": VOLUME,
     ".nrrd": VOLUME,
     ".h5": f"HDF5 is not a mask format: {SAVE_IDS}",
@@ -86,7 +86,9 @@ OTHER_FILES = {
 }
 """Arrays and images, by name, that a user may take for masks, and what to do instead."""
 
-LISTED_SUFFIXES = tuple(sorted({s[s.rindex(".") :] for s in (*SUFFIX_FORMATS, *OTHER_FILES)}))
+LISTED_SUFFIXES = tuple(
+    sorted({s[s.rindex(".") :] for s in (*SUFFIX_FORMATS, *OTHER_FILES, *MASK_SUFFIXES)})
+)
 """The last suffix of every file name above: what a folder walk must list to find them."""
 
 

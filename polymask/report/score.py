@@ -172,6 +172,35 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _surface_table(r: ScoreReport):
+    """Surface distances per class: means over the images where both masks hold the class."""
+    from rich.table import Table
+
+    tol, pct = r.settings.surface_tolerance, r.settings.surface_percentile
+    table = Table(
+        title=f"Surface distances per class, mean per image (spacing units; surface Dice at "
+        f"{tol:g}, hd{pct:g})",
+        title_justify="left",
+    )
+    for col in ("id", "class", "HD", f"HD{pct:g}", "ASSD", "surface Dice", "images", "one-sided"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c in r.classes:
+        s = c.surface
+        if s is None:
+            continue
+        table.add_row(
+            str(c.id),
+            c.name,
+            _fmt(s.hd),
+            _fmt(s.hd95),
+            _fmt(s.assd),
+            _fmt(s.surface_dice),
+            str(s.images),
+            str(s.one_sided),
+        )
+    return table
+
+
 def print_table(result: ScoreResult, console=None) -> None:
     """Rich tables on stdout: per class under both aggregates, the worst images, the gates."""
     from rich.console import Console
@@ -228,6 +257,8 @@ def print_table(result: ScoreResult, console=None) -> None:
         summary.add_row(*row)
     console.print(summary)
     console.print(_means_note(r))
+    if any(c.surface is not None for c in r.classes):
+        console.print(_surface_table(r))
     if r.worst:
         worst = Table(title="Worst images", title_justify="left")
         worst.add_column("image")

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.errors import AnnotationError
+from polymask.errors import AnnotationError, Problem
 from polymask.runtime.scratch import scratch
 from polymask.score.checks import ArrayValues, CountedValues, value_problems
 
@@ -133,6 +133,9 @@ class Confusion:
         each mask by ``names``, and is not counted."""
         if pred is not None and gt.shape != pred.shape:
             raise ValueError(f"ground truth is {gt.shape}, prediction is {pred.shape}")
+        if self.boundary is not None and gt.ndim != 2:
+            msg = f"a {gt.ndim}-D volume: Boundary Dice bands are measured on 2-D masks"
+            raise MaskValueError([Problem(str(names[0]), msg)])
         self._update(gt, pred, names)
 
     def compute(self) -> np.ndarray:

@@ -39,6 +39,23 @@ class Aggregates(_Model):
         return self.global_ if aggregate == "global" else self.mean_per_image
 
 
+class SurfaceScore(_Model):
+    """Surface distances of one class, each the mean over the images (cases) where it is
+    defined and finite; in the units of the voxel spacing."""
+
+    hd: float | None
+    hd95: float | None
+    assd: float | None
+    surface_dice: float | None = Field(
+        description="At the tolerance; 0 in an image where only one mask holds the class."
+    )
+    images: int = Field(description="Images where both masks hold the class (distances defined).")
+    one_sided: int = Field(
+        description="Images where only one mask holds the class: infinite distances, left out "
+        "of the distance means."
+    )
+
+
 class ClassScore(_Model):
     id: int
     name: str
@@ -50,6 +67,9 @@ class ClassScore(_Model):
     pred_pixels: int
     images_with_class: int = Field(description="Images whose ground truth holds the class.")
     metrics: Aggregates
+    surface: SurfaceScore | None = Field(
+        None, description="Surface distances (--surface); null without them, and for background."
+    )
 
 
 class ImageScore(_Model):
@@ -114,6 +134,10 @@ class Settings(_Model):
     boundary: float | None = Field(
         description="Band width: pixels when >= 1, else a fraction of the image diagonal."
     )
+    surface_tolerance: float | None = Field(
+        None, description="--surface: the surface Dice tolerance, in spacing units."
+    )
+    surface_percentile: float | None = Field(None, description="--surface: the hd95 percentile.")
 
 
 class RegressionRow(_Model):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,9 +43,21 @@ from polymask.score.confusion import (
 )
 from polymask.score.pairing import MaskPair
 from polymask.score.report import ScoreReport
-from polymask.score.sources import Drawing, DrawnMask, Source, SourceError, decode, open_source
+from polymask.score.sources import (
+    Drawing,
+    DrawnMask,
+    Source,
+    SourceError,
+    VolumeMask,
+    check_grids,
+    decode,
+    open_source,
+)
 from polymask.score.summary import build_report
 from polymask.score.types import PerImage, ScoreOptions
+
+if TYPE_CHECKING:
+    from polymask.score.volume_pairs import SurfaceOptions
 
 CHUNK = 2
 """Pairs per task when workers send decoded masks back (a CUDA device counts them here): few,
@@ -84,6 +97,8 @@ class _Decoded:
     gt: np.ndarray | None = None
     pred: np.ndarray | None = None
     problems: list[Problem] = field(default_factory=list)
+    spacing: tuple[float, ...] | None = None
+    """The ground truth's voxel spacing, where its header has one (a NIfTI volume)."""
 
 
 def _open(source: Source, drawing: Drawing | None, out: _Decoded) -> MaskFile | DrawnMask | None:
@@ -107,7 +122,15 @@ def _read_pair(
     pred = _open(pair.pred, drawing, out) if pair.pred is not None else None
     if gt is None or (pair.pred is not None and pred is None):
         return None
-    if pred is not None and (pred.width, pred.height) != (gt.width, gt.height):
+    if isinstance(gt, VolumeMask):
+        out.spacing = gt.meta.spacing
+    if pred is not None and (isinstance(gt, VolumeMask) or isinstance(pred, VolumeMask)):
+        try:
+            check_grids(gt, pred)
+        except SourceError as exc:
+            out.problems.extend(exc.problems)
+            return None
+    elif pred is not None and (pred.width, pred.height) != (gt.width, gt.height):
         out.problems.append(
             Problem(
                 str(pair.pred),
@@ -141,6 +164,8 @@ class _Counted:
     problems: list[Problem] = field(default_factory=list)
     cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     """The pair's confusion matrix as its non-zero cells, when the run keeps the matrix."""
+    surface: np.ndarray | None = None
+    """(4, C) surface distances, with ``ScoreOptions.surface``."""
 
 
 def _decode_and_count(
@@ -150,6 +175,7 @@ def _decode_and_count(
     boundary: float | None,
     drawing: Drawing | None,
     keep_matrix: bool,
+    surface: SurfaceOptions | None = None,
 ) -> _Counted:
     """Decode, check and count one pair where it is read (a local or cluster worker), so that
     only its (k, C) row of counts crosses to this process, never the masks."""
@@ -163,7 +189,34 @@ def _decode_and_count(
     except MaskValueError as exc:
         return _Counted(pair.key, None, exc.problems)
     cells = engine.matrix.cells() if engine.matrix is not None else None
-    return _Counted(pair.key, engine.compute()[0], cells=cells)
+    counted = _Counted(pair.key, engine.compute()[0], cells=cells)
+    if surface is not None:
+        try:
+            counted.surface = _surface(masks, engine.c, ignore_index, surface, out.spacing)
+        except ValueError as exc:  # a spacing given that the header contradicts
+            return _Counted(pair.key, None, [Problem(str(pair.gt), str(exc))])
+    return counted
+
+
+def _surface(masks, c: int, ignore_index, options: SurfaceOptions, header_spacing) -> np.ndarray:
+    """(4, C) surface distances of a decoded pair (a missing prediction: an empty one)."""
+    from polymask.score.surface import SURFACE_METRICS, surface_metrics
+    from polymask.score.volume_pairs import pair_spacing
+
+    gt, pred = masks
+    pred = np.zeros_like(gt) if pred is None else pred
+    spacing = pair_spacing(header_spacing, options.spacing, gt.ndim)
+    values = surface_metrics(
+        gt,
+        pred,
+        c,
+        spacing,
+        options.tolerance,
+        options.percentile,
+        ignore_index=ignore_index,
+        one_empty=options.one_empty,
+    )
+    return np.stack([values[name] for name in SURFACE_METRICS])
 
 
 def score_folders(
@@ -218,6 +271,8 @@ def score_folders(
         )
     if device is not None and num_classes is not None and num_classes**2 > MAX_DEVICE_BINS:
         device = None  # the device counts every (gt, pred) bin; numpy only the classes present
+    if options.surface is not None:
+        device = None  # surface distances are measured where each pair is read, on the CPU
     drawing = None
     if gt_side.kind != "masks" or pred_side.kind != "masks":
         drawing = Drawing(settings, label_map)
@@ -302,8 +357,9 @@ def _engine_device(options: ScoreOptions) -> str | None:
     return resolve_device(options.device)
 
 
-Rows = list[tuple[str, np.ndarray]]
-"""(key, counts) per scored image: one small (k, C) int64 array each, k = 3 or 6 with bands."""
+Rows = list[tuple[str, np.ndarray, np.ndarray | None]]
+"""(key, counts, surface) per scored image: one small (k, C) int64 array each, k = 3 or 6 with
+bands, and (4, C) surface distances when measured."""
 
 
 def _count_in_workers(work, num_classes, ignore, options, run: _Run) -> tuple[Rows, int]:
@@ -316,13 +372,14 @@ def _count_in_workers(work, num_classes, ignore, options, run: _Run) -> tuple[Ro
         boundary=options.boundary,
         drawing=run.drawing,
         keep_matrix=run.matrix is not None,
+        surface=options.surface,
     )
     rows, c = [], num_classes or 1
     results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
     for done, counted in enumerate(results, 1):
         run.problems += counted.problems
         if counted.counts is not None:
-            rows.append((counted.key, counted.counts))
+            rows.append((counted.key, counted.counts, counted.surface))
             c = max(c, counted.counts.shape[1])
         if counted.cells is not None:
             run.matrix.add_cells(counted.cells)
@@ -356,16 +413,24 @@ def _count_here(work, engine, options, run: _Run) -> tuple[Rows, int]:
     finally:  # an error or Ctrl-C here: the pool's feeder may wait at the gate, free it first
         items.stop()
         results.close()
-    return list(zip(keys, engine.compute(), strict=True)), engine.c
+    return [(k, row, None) for k, row in zip(keys, engine.compute(), strict=True)], engine.c
 
 
 def _per_image(rows: Rows, num_classes: int, boundary: float | None) -> PerImage:
-    """The rows as (N, C) arrays in key order; rows counted before C grew are padded."""
+    """The rows as (N, C) arrays in key order; rows counted before C grew are padded (with
+    NaN, undefined, for the surface distances)."""
     rows.sort(key=lambda r: r[0])
     table = np.zeros((6 if boundary is not None else 3, len(rows), num_classes), np.int64)
-    for i, (_, counts) in enumerate(rows):
+    surface = None
+    if rows and rows[0][2] is not None:
+        surface = np.full((len(rows), rows[0][2].shape[0], num_classes), np.nan)
+    for i, (_, counts, distances) in enumerate(rows):
         table[:, i, : counts.shape[1]] = counts
-    return PerImage([k for k, _ in rows], *table)
+        if surface is not None:
+            surface[i, :, : distances.shape[1]] = distances
+    per_image = PerImage([k for k, _, _ in rows], *table)
+    per_image.surface = surface
+    return per_image
 
 
 class _Bounded:

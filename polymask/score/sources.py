@@ -2,7 +2,9 @@
 
 A side of a pair is a *source*:
 
-- a mask file (``Path``): a PNG/TIFF/BMP label map or a ``.npy``/``.npz`` array, decoded;
+- a mask file (``Path``): a PNG/TIFF/BMP label map or a ``.npy``/``.npz`` array, decoded; or a
+  NIfTI label volume (``.nii``, ``.nii.gz``), read with its voxel grid, which must be the
+  ground truth's (:func:`polymask.io.volumes.check_pair`);
 - a :class:`Burned` item of an annotation dataset (any format polymask reads), drawn on the
   fly with the settings and label map ``rasterize`` would use, so scoring annotations equals
   rasterizing them and scoring the masks, with no mask written;
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from polymask.errors import AnnotationError, Problem
+from polymask.io.maskformats import VOLUME_MASK_SUFFIXES, suffix_of
 from polymask.io.masks import MaskFile, MaskReadError, load_mask
 
 if TYPE_CHECKING:  # workers that read masks only never import the readers and the rasterizer
@@ -86,6 +89,54 @@ class SourceError(Exception):
 
 
 @dataclass
+class VolumeMask:
+    """A label volume, read whole (:func:`polymask.io.volumes.read_volume` checks the memory
+    budget from its header first), with :class:`MaskFile`'s reading interface."""
+
+    path: str
+    classes: np.ndarray
+    meta: object
+    """Its :class:`~polymask.io.volumes.VolumeMeta`: shape, spacing, orientation."""
+
+    @property
+    def width(self) -> int:
+        return self.classes.shape[-1]
+
+    @property
+    def height(self) -> int:
+        return self.classes.shape[-2]
+
+    def decode(self, buffer: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        return self.classes
+
+
+def check_grids(gt, pred) -> None:
+    """Raise :class:`SourceError` naming the prediction when the two do not lie on one grid: a
+    volume against a 2-D mask, or volumes of other shapes, spacings or orientations."""
+    from polymask.io.volumes import VolumeError, check_pair
+
+    if isinstance(gt, VolumeMask) != isinstance(pred, VolumeMask):
+        kinds = ("a volume", "a 2-D mask") if isinstance(pred, VolumeMask) else ("2-D", "a volume")
+        msg = f"{kinds[0]}, paired with {kinds[1]}: {gt.path}"
+        raise SourceError([Problem(str(pred.path), msg)])
+    if isinstance(gt, VolumeMask):
+        try:
+            check_pair(gt.meta, pred.meta)
+        except VolumeError as exc:
+            raise SourceError([Problem(exc.file, exc.reason)]) from None
+
+
+def _volume(path) -> VolumeMask:
+    from polymask.io.volumes import VolumeError, read_volume
+
+    try:
+        classes, meta = read_volume(path)
+    except VolumeError as exc:
+        raise SourceError([Problem(exc.file, exc.reason)]) from None
+    return VolumeMask(str(path), classes, meta)
+
+
+@dataclass
 class DrawnMask:
     """A class map drawn from annotations, with :class:`MaskFile`'s reading interface."""
 
@@ -107,6 +158,8 @@ class DrawnMask:
 def open_source(source: Source, drawing: Drawing | None) -> MaskFile | DrawnMask:
     """The source, ready to decode; raises :class:`SourceError` naming its file."""
     if not isinstance(source, (Burned, Painted)):  # a path, local or remote, or a URL
+        if suffix_of(source) in VOLUME_MASK_SUFFIXES:
+            return _volume(source)
         try:
             return load_mask(source)
         except MaskReadError as exc:
@@ -140,6 +193,19 @@ def decode(opened: MaskFile | DrawnMask, buffer=None) -> np.ndarray:
 def read_source(source: Source, drawing: Drawing | None) -> np.ndarray:
     """The class map of a source (for error maps of the worst images, drawn again)."""
     return decode(open_source(source, drawing))
+
+
+def picture_slices(gt: np.ndarray, pred: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The 2-D maps to draw of a pair: the pair itself, or for volumes the slice (along the
+    last axis) where the prediction differs from the ground truth most, where a person
+    looking at one picture of a case wants to look."""
+    if gt.ndim == 2:
+        return gt, pred
+    if pred is None:
+        k = int(np.argmax(np.count_nonzero(gt, axis=(0, 1))))
+        return gt[..., k], None
+    k = int(np.argmax(np.count_nonzero(gt != pred, axis=(0, 1))))
+    return gt[..., k], pred[..., k]
 
 
 def _mask_problem(path, exc: MaskReadError) -> Problem:

@@ -25,6 +25,7 @@ from polymask.score.report import (
     ProblemEntry,
     ScoreReport,
     Settings,
+    SurfaceScore,
 )
 from polymask.score.types import PerImage, ScoreOptions
 
@@ -38,6 +39,29 @@ def _metrics(values: dict[str, np.ndarray], i: int | None, fg: np.ndarray) -> Me
     if i is None:
         return Metrics(**{k: M.class_mean(v, fg) for k, v in values.items()})
     return Metrics(**{k: _value(v[i]) for k, v in values.items()})
+
+
+def _surface(values: np.ndarray, i: int) -> SurfaceScore | None:
+    """Class ``i``'s surface distances over the images: means of the finite values (an image
+    where one mask lacks the class has infinite distances, counted apart, and surface Dice 0,
+    which enters its mean); None where no image defines any (background, absent classes)."""
+    hd, hd95, assd, sdice = values[:, :, i].T
+    finite = np.isfinite(hd)
+    one_sided = int(np.isinf(hd).sum())
+    if not finite.any() and not one_sided:
+        return None
+
+    def mean(v: np.ndarray, where: np.ndarray) -> float | None:
+        return float(v[where].mean()) if where.any() else None
+
+    return SurfaceScore(
+        hd=mean(hd, finite),
+        hd95=mean(hd95, finite),
+        assd=mean(assd, finite),
+        surface_dice=mean(sdice, ~np.isnan(sdice)),
+        images=int(finite.sum()),
+        one_sided=one_sided,
+    )
 
 
 def build_report(
@@ -79,6 +103,7 @@ def build_report(
                     "mean-per-image": _metrics(mpi_values, i, fg),
                 }
             ),
+            surface=_surface(per_image.surface, i) if per_image.surface is not None else None,
         )
         for i in range(c)
     ]
@@ -110,6 +135,8 @@ def build_report(
             include_background=options.include_background,
             missing=options.missing,
             boundary=options.boundary,
+            surface_tolerance=options.surface.tolerance if options.surface else None,
+            surface_percentile=options.surface.percentile if options.surface else None,
         ),
         images_scored=len(per_image.keys),
         missing_predictions=list(pairing.missing),

@@ -16,6 +16,7 @@ from polymask.labels import DEFAULT_IGNORE_INDEX, LabelMap
 from polymask.score import metrics as M
 
 if TYPE_CHECKING:
+    from polymask.score.volume_pairs import SurfaceOptions
     from polymask.settings import Settings
 
 MissingPolicy = Literal["error", "zero", "skip"]
@@ -51,6 +52,9 @@ class ScoreOptions:
     """Detections of a COCO results file with a lower score are left out."""
     confusion: bool = False
     """Also sum the class-by-class confusion matrix (``ScoreResult.confusion``)."""
+    surface: SurfaceOptions | None = None
+    """Also measure surface distances per class and image (:mod:`polymask.score.surface`),
+    with the spacing of each volume's header (or ``surface.spacing``)."""
 
 
 @dataclass
@@ -64,6 +68,9 @@ class PerImage:
     band_gt: np.ndarray | None = None
     band_pred: np.ndarray | None = None
     band_hit: np.ndarray | None = None
+    surface: np.ndarray | None = None
+    """(N, 4, C) float64: hd, hd95, assd, surface_dice per image and class (NaN: undefined,
+    inf: the class in one mask only), with ``ScoreOptions.surface``."""
 
     def metrics(self, empty: M.EmptyPolicy) -> dict[str, np.ndarray]:
         out = M.from_counts(self.tp, self.fp, self.fn, empty)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from polymask.report.html.page import class_label, data_uri, esc, fmt, image, legend
-from polymask.score.sources import Burned, Drawing, SourceError, read_source
+from polymask.score.sources import Burned, Drawing, SourceError, picture_slices, read_source
 from polymask.visualize import (
     ERROR_KINDS,
     class_color,
@@ -160,6 +160,7 @@ def worst_cards(result, images: Path | None) -> list[Card]:
         try:
             gt = read_source(pair.gt, result.drawing)
             pred = read_source(pair.pred, result.drawing) if pair.pred is not None else None
+            gt, pred = picture_slices(gt, pred)  # a volume: its worst slice
         except SourceError as exc:
             card.problem = f"cannot be read again: {exc}"
             continue
