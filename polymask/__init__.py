@@ -2,19 +2,15 @@
 
 The names below are imported on first use (PEP 562): ``import polymask.score.run`` in a scoring
 worker then loads what scoring needs, not every annotation format's schema (a fifth of a
-second, paid again by every pool of workers).
+second, paid again by every pool of workers). ``__version__`` too: it is read with
+``importlib.metadata``, a large import that ``polymask --help`` and ``import polymask`` need
+not pay.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
-
-try:
-    __version__ = version("polymask")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 _EXPORTS = {
     "AnnotationError": "polymask.errors",
@@ -44,6 +40,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    __version__: str
     from polymask.errors import AnnotationError, Problem
     from polymask.formats import find_inputs, load_annotations
     from polymask.labels import LabelMap
@@ -53,6 +50,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'polymask' has no attribute {name!r}")
@@ -63,3 +63,12 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("polymask")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"

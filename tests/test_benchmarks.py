@@ -114,3 +114,45 @@ def test_coco_scale_benchmark_runs_and_agrees_with_pycocotools(tmp_path, monkeyp
     doc = json.loads((tmp_path / "coco-30-seed0.json").read_text())
     assert len(doc["images"]) == 30 and 4 * 30 <= len(doc["annotations"]) <= 12 * 30
     assert len({c["id"] for c in doc["categories"]}) == 20 and max(coco_scale.CATEGORIES) == 90
+
+
+def test_score_e2e_benchmark_runs_and_agrees_with_its_peers(tmp_path, monkeypatch, capsys):
+    from benchmarks import score_e2e
+
+    argv = ["score_e2e", "--sizes", "2", "--repeat", "1", "--data", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    score_e2e.main()  # exits when a peer's counts or Dice differ from polymask's
+    out = capsys.readouterr().out
+    assert "| pairs | polymask (s) | polymask -j1 (s) | nnU-Net loop (s) | MONAI (s) |" in out
+    assert "\n| 2 | " in out and "equal the nnU-Net loop's" in out
+    assert "start-up: python -c pass" in out and "load average" in out
+    data = tmp_path / "score-2-seed0"
+    assert len(list((data / "gt").glob("*.png"))) == len(list((data / "pred").glob("*.png"))) == 2
+    try:
+        import monai  # noqa: F401  (the MONAI loop runs where it is installed)
+    except ImportError:
+        assert "MONAI: not installed" in out
+    else:
+        assert "give MONAI's per-class Dice" in out and "not installed" not in out
+
+
+def test_score_e2e_checks_find_a_peer_that_disagrees():
+    """Class 1 in three images: Dice 4/5, 2/3, and 0 where only the prediction has it. nnU-Net
+    and polymask average the three; MONAI leaves out the image without the class in its
+    ground truth."""
+    from benchmarks.score_e2e import Ours, monai_disagreements, nnunet_disagreements
+
+    mean3, mean2 = (0.8 + 2 / 3 + 0) / 3, (0.8 + 2 / 3) / 2
+    report = {
+        "images_scored": 3,
+        "classes": [
+            {"id": 1, "tp": 3, "fp": 6, "fn": 1, "metrics": {"mean-per-image": {"dice": mean3}}}
+        ],
+    }
+    ours = Ours(report, {1: [(2, 1, 0), (1, 0, 1), (0, 5, 0)]})
+    nnunet = {"labels": [1], "dice": [mean3], "tp": [3], "fp": [6], "fn": [1]}
+    assert nnunet_disagreements(ours, nnunet) == []
+    assert nnunet_disagreements(ours, {**nnunet, "fp": [5]}) == ["class 1: fp 6 (polymask) != 5"]
+    assert len(nnunet_disagreements(ours, {**nnunet, "dice": [mean2]})) == 1
+    assert monai_disagreements(ours, {"labels": [1], "dice": [mean2]}) == []
+    assert len(monai_disagreements(ours, {"labels": [1], "dice": [mean3]})) == 1

@@ -131,9 +131,11 @@ def _slow_start(delay: float):
 
 def test_every_item_once_from_this_process_and_the_pool():
     with _slow_start(0.2):
-        results = list(pmap(where_mapped, range(400), workers=2, chunksize=4))
-    assert sorted(item for item, _ in results) == list(range(400))
-    assert os.getpid() in {pid for _, pid in results}  # mapped here while the pool started
+        results = list(pmap(where_mapped, range(1000), workers=2, chunksize=4))
+    assert sorted(item for item, _ in results) == list(range(1000))
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids  # mapped here while the pool started
+    assert pids - {os.getpid()}  # and by the pool: 1000 items outlast its start
 
 
 def test_the_pool_takes_over_once_started():

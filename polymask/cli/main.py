@@ -9,11 +9,9 @@ for ``--debug``.
 from __future__ import annotations
 
 import errno
-import traceback
 
 import click
 
-from polymask import __version__
 from polymask.cli.rasterize import rasterize
 from polymask.cli.schema import schema
 from polymask.cli.score import score
@@ -62,6 +60,8 @@ class PolymaskGroup(click.Group):
 
 def _report(exc: BaseException, debug: bool, message: str, code: int = EXIT_ERROR) -> int:
     if debug:
+        import traceback
+
         traceback.print_exception(exc)
     click.echo(f"polymask: {message}", err=True)
     return code
@@ -77,8 +77,26 @@ def _os_message(exc: OSError) -> str:
     return f"{exc.filename}{target}: {exc.strerror}"
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``, as click's own option prints it; the version is looked up only here
+    (:mod:`polymask` reads it on first use), not by every command that starts."""
+    if not value or ctx.resilient_parsing:
+        return
+    from polymask import __version__
+
+    click.echo(f"polymask, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=PolymaskGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="polymask")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--debug",
     is_flag=True,

@@ -9,12 +9,14 @@ map with :class:`WorkerDied`. That is why the local pool is a ``ProcessPoolExecu
 ``multiprocessing.Pool`` starts another worker and waits for ever for the chunk the dead one held,
 and its ``terminate`` can block on a queue lock the dead one held (CPython issue 66587); the
 executor notices the death, fails what is pending and stops the other workers without those locks.
+
+``concurrent.futures`` and ``multiprocessing`` are imported where a pool starts: a run short
+enough to be mapped in this process (a CI gate on a few masks) never loads them.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import queue
 import signal
@@ -22,15 +24,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
-from multiprocessing import resource_tracker
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from polymask.io.storage import remove_own_temporaries
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -103,9 +105,10 @@ def pmap(
 ) -> Iterator[R]:
     """``fn`` over ``items``, results in completion order (each result should name its item).
 
-    ``scheduler``: ``processes`` (a local pool of ``workers``), ``threads``, ``serial`` (this
-    process: no pickling, easy to debug), ``dask`` (a local Dask cluster) or the address of a
-    running Dask scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
+    ``scheduler``: ``processes`` (a local pool of ``workers``, started only for work longer than
+    the pool's start: see :func:`_pool_map`), ``threads``, ``serial`` (this process: no
+    pickling, easy to debug), ``dask`` (a local Dask cluster) or the address of a running Dask
+    scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
     Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``; a local
     worker process that dies ends the map with :class:`WorkerDied`.
     ``chunksize``: items sent to a worker at a time (default: see :func:`default_chunksize`).
@@ -128,6 +131,8 @@ def pmap(
     if workers <= 1 or scheduler == "serial":
         yield from map(fn, items)
     elif scheduler == "threads":
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
         pool = ThreadPoolExecutor(workers)
         try:
             futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks(items, chunksize)]
@@ -179,13 +184,23 @@ def _pool_map(
     fn: Callable[[T], R], items: Iterable[T], workers: int, chunksize: int
 ) -> Iterator[R]:
     """``fn`` over ``items`` on a process pool, with this process mapping items itself while
-    the pool starts.
+    the pool starts, and before: a pool is started only for work that outlasts its start.
 
-    Starting a first pool costs a fresh interpreter that imports the module of ``fn`` (about
-    0.3 s, as long as scoring a few hundred mask pairs), and this process would only wait for
-    it. The items it maps meanwhile are never sent to the pool; the rest go there once it runs.
+    Starting a first pool costs a fresh interpreter that imports the module of ``fn``
+    (:data:`POOL_START_S`), and this process would only wait for it. The items it maps
+    meanwhile are never sent to the pool; the rest go there once it runs. Where the number of
+    items is known, :func:`_map_while_short` first maps them here until the work left looks
+    longer than a start: a CI gate on a few dozen masks then ends sooner than a pool could have
+    started, and never pays for one.
     """
+    known = len(items) if isinstance(items, Sized) else None
     items = iter(items)
+    if known is not None and not (yield from _map_while_short(fn, items, known)):
+        return
+    # imported here, before the starter thread imports them while this one maps items
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import resource_tracker  # noqa: F401  (for interrupts_blocked)
+
     started: dict[str, object] = {}
 
     def start() -> None:
@@ -220,6 +235,48 @@ def _pool_map(
         starter.join()
         if "pool" in started:
             _stop(started["pool"])
+
+
+POOL_START_S = 1.0
+"""Seconds of work a first pool must be able to take over to be started. Its start, an
+interpreter importing the module of the mapped function (numpy, pydantic and polymask's scoring
+modules) and then forking the workers, takes about half of this on an idle two-core machine; the
+margin is for a busy one, where the items and the start both slow down and a pool finds no idle
+core to gain from."""
+
+
+def _map_while_short(fn: Callable[[T], R], items: Iterator[T], total: int) -> Iterator[R]:
+    """``fn`` over ``items`` (``total`` of them) in this process while the work left looks
+    shorter than :data:`POOL_START_S`; returns True once it does not (the items left are for a
+    pool), False when every item was mapped here.
+
+    The time per item is the mean over the items after the first, which also pays for first
+    uses (imports, caches, a device) and would make short work look long; it is trusted once
+    those items took a twentieth of a start, so that one item slowed by a busy machine does not
+    decide alone. Only a first item slower than a start is judged alone: waiting for a second
+    would cost more than the start. Only ``fn`` is timed, not what the caller does with each
+    result.
+    """
+    mapped, first, later = 0, 0.0, 0.0
+    for item in items:
+        start = time.perf_counter()
+        result = fn(item)
+        took = time.perf_counter() - start
+        mapped += 1
+        if mapped == 1:
+            first = took
+        else:
+            later += took
+        yield result
+        left = total - mapped
+        if left <= 0:
+            return False
+        if mapped == 1:
+            if first > POOL_START_S:
+                return True
+        elif later >= POOL_START_S / 20 and later / (mapped - 1) * left > POOL_START_S:
+            return True
+    return False
 
 
 CHUNKS_PER_WORKER = 2
@@ -275,6 +332,8 @@ def interrupts_blocked() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal
         yield
         return
+    from multiprocessing import resource_tracker
+
     resource_tracker.ensure_running()  # its start unblocks SIGINT in the thread starting it
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -289,6 +348,9 @@ def _new_pool(workers: int, preload: str) -> ProcessPoolExecutor:
     # The server imports the module of the first function mapped, once; every later worker is a
     # fork of it with that module loaded, so a second pool (labels, then masks) starts in ~0.1 s
     # instead of ~0.4 s of imports per worker.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload([preload])
@@ -361,7 +423,7 @@ def stop_workers() -> None:
     """
     gc.collect()  # closes unreachable pmap generators, which stop their pools
     gc.collect()  # frees those pools and their semaphores, else reported leaked by the tracker
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     # the tracker exits once the forkserver and the workers (holders of its pipe) are gone
     for helper in (forkserver._forkserver, resource_tracker._resource_tracker):

@@ -27,13 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from polymask.dataset import Dataset, dataset_label_map, read_dataset
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import find_inputs
-from polymask.formats.coco_results import CODE as RESULTS_CODE
-from polymask.formats.coco_results import Results, load_results
 from polymask.formats.detect import coco_results
 from polymask.io.storage import as_path
 from polymask.labels import FoundLabels, LabelMap, masks_label_map
@@ -48,6 +45,11 @@ from polymask.score.pairing import (
 )
 from polymask.score.sources import Burned, Painted, Source
 from polymask.settings import Settings, resolve_label_map
+
+if TYPE_CHECKING:  # the dataset index and the results reader are imported where annotations
+    # or a results file are read: scoring two folders of masks (a CI gate) never loads them
+    from polymask.dataset import Dataset
+    from polymask.formats.coco_results import Results
 
 Kind = Literal["masks", "annotations", "results"]
 ReadAs = Literal["auto", "masks", "annotations"]
@@ -90,6 +92,8 @@ def open_side(
                 f"GT {path} is a COCO results file (predictions): give it as PREDS, and the "
                 "COCO instances file it refers to as GT"
             )
+        from polymask.formats.coco_results import load_results
+
         try:
             results = load_results(path, min_score)
         except AnnotationError as exc:
@@ -127,6 +131,8 @@ def _folder_kind(folder: Path, role: str) -> Kind:
 
 
 def _annotations(path: Path, settings: Settings) -> Side:
+    from polymask.dataset import read_dataset
+
     problems: list[Problem] = []
     files = find_inputs([path], problems)
     dataset = read_dataset(files, settings)
@@ -174,6 +180,8 @@ def _pair_keyed(preds: Side, gt: Side) -> Pairing:
 
 def _pair_results(preds: Side, gt: Side) -> Pairing:
     """Every COCO image of the ground truth with its detections (none: all background)."""
+    from polymask.formats.coco_results import CODE as RESULTS_CODE
+
     results = preds.results
     check_sides(preds, gt)
     pairing = Pairing()
@@ -240,6 +248,8 @@ def side_label_map(
                 "labels.txt: give --labels, so that their class names get the masks' ids"
             )
         return found, None
+    from polymask.dataset import Dataset, dataset_label_map
+
     labels = FoundLabels()
     unread = []
     for side in (gt, preds):
