@@ -776,10 +776,9 @@ def _rle(seg: CocoRle, j: int, label: str, group, image: CocoImage, report, foun
     except RleError as exc:
         found.append(report.problem((*where, "counts"), f"bad RLE: {exc}", "PM049"))
         return [], None, 0.0
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size:
-        patch = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        corner = (float(cols[0]), float(rows[0]))
+    cropped = crop(mask)
+    if cropped is not None:
+        patch, corner = cropped
         bounds = (corner[0], corner[1], corner[0] + patch.shape[1], corner[1] + patch.shape[0])
     else:
         patch, corner, bounds = np.zeros((0, 0), dtype=bool), (0.0, 0.0), None
@@ -792,6 +791,15 @@ def _rle(seg: CocoRle, j: int, label: str, group, image: CocoImage, report, foun
         where=f"annotations[{j}].segmentation",
     )
     return [shape], bounds, float(np.count_nonzero(patch))
+
+
+def crop(mask: np.ndarray) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """A decoded RLE's bounding-box patch and its top-left pixel (x, y), as a ``mask`` shape
+    holds it; None for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return None
+    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], (float(cols[0]), float(rows[0]))
 
 
 def _check_box(

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from polymask.errors import AnnotationError, Problem
-from polymask.formats.coco import CocoRle, Coord, Id, Segmentation
+from polymask.formats.coco import CocoRle, Coord, Id, Segmentation, crop
 from polymask.formats.common import json_path, read_text
 from polymask.formats.rle import RleError, counts_to_mask, string_to_counts
 from polymask.limits import MAX_STEPS, SCALE, polygon_steps
@@ -194,11 +194,10 @@ def _rle_shape(seg: CocoRle, label, group, width, height, source, where, errors)
     except RleError as exc:
         errors.append(Problem(source, f"bad RLE: {exc}", f"{where}.segmentation.counts", CODE))
         return None
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not rows.size:
+    cropped = crop(mask)
+    if cropped is None:
         return None  # an empty mask paints nothing
-    patch = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    corner = (float(cols[0]), float(rows[0]))
+    patch, corner = cropped
     return Shape(
         label=label,
         kind="mask",
