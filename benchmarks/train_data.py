@@ -40,7 +40,7 @@ from polymask.labels import LabelMap
 from polymask.rasterize import RasterizeOptions, rasterize_files
 from polymask.settings import Settings
 from polymask.training import SegmentationDataset
-from polymask.training.data import burn_item
+from polymask.training.data import sample_maps
 
 BATCH = 8
 
@@ -77,7 +77,7 @@ def write_images(files, label_map: LabelMap, settings: Settings) -> None:
     rng = np.random.default_rng(0)
     palette = np.array(voc_palette(), np.uint8).reshape(-1, 3)
     for item in read_dataset(files, settings).items:
-        _, (classes,) = burn_item(item, settings, label_map)
+        _, (classes,) = sample_maps(item, settings, label_map)
         noise = rng.integers(-24, 25, (*classes.shape, 3))
         pixels = np.clip(palette[classes].astype(np.int16) + noise, 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(item.source.path.with_suffix(".jpg"), quality=90)
@@ -106,7 +106,7 @@ def maps_ms(
     for _ in range(repeat):
         for item, mask in zip(items, pngs, strict=True):
             t = time.perf_counter()
-            burn_item(item, burned.settings, burned.label_map)
+            sample_maps(item, burned.settings, burned.label_map)
             times["burn"].append(time.perf_counter() - t)
             t = time.perf_counter()
             read_mask(mask)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from importlib import import_module
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from polymask.errors import AnnotationError, Problem
 from polymask.formats import (
@@ -46,6 +46,9 @@ from polymask.labels import FoundLabels, LabelMap
 from polymask.model import ImageAnnotation
 from polymask.runtime.parallel import pmap
 from polymask.settings import Settings, collect_labels, resolve_label_map
+
+if TYPE_CHECKING:  # the rasterizer (shapely, rasterio) loads where an item is burned
+    from polymask.raster import Rasterized
 
 KeyRule = Literal["name", "source"]
 COLLISION_CODE = "PM090"
@@ -199,6 +202,54 @@ def dataset_label_map(
     if dataset.unread:
         dataset.labels.merge(collect_labels(dataset.unread, settings))
     return dataset.labels.label_map(settings.ignore_index)
+
+
+def burn_item(
+    item: Item, settings: Settings, label_map: LabelMap, instances: bool = False
+) -> tuple[ImageAnnotation, Rasterized]:
+    """An item's annotation and its maps, burned in memory as ``rasterize`` burns them: the same
+    reading, pixel convention, overlap order and unknown-label policy for its format. For the
+    commands and the library that draw without writing (``score``, ``stats``, the training
+    dataset). Raises :class:`AnnotationError` naming the file: it cannot be read, or the image
+    has errors (its warnings are ``validate``'s to report)."""
+    problems: list[Problem] = []
+    try:
+        annotations = read_item(item, settings, problems)
+    except OSError as exc:
+        msg = f"cannot read: {exc.strerror or exc}"
+        raise AnnotationError([Problem(str(item.source.path), msg, code="PM002")]) from None
+    except AnnotationError as exc:
+        raise AnnotationError(problems + exc.problems) from None
+    if len(annotations) != 1:  # an item is one image; a file read whole may hold none
+        msg = f"holds {len(annotations)} images where one was indexed"
+        raise AnnotationError([*problems, Problem(str(item.source.path), msg, item.place)])
+    annotation = annotations[0]
+    return annotation, burn_annotation(annotation, item.fmt, settings, label_map, instances)
+
+
+def burn_annotation(
+    annotation: ImageAnnotation,
+    fmt: str | None,
+    settings: Settings,
+    label_map: LabelMap,
+    instances: bool = False,
+    order: str | None = None,
+) -> Rasterized:
+    """One annotation burned with the settings for format ``fmt`` (``order`` given: that overlap
+    order instead, as COCO results are painted by score); its errors raise
+    :class:`AnnotationError`."""
+    from polymask.raster import burn
+
+    if annotation.errors:
+        raise AnnotationError(list(annotation.errors))
+    return burn(
+        annotation,
+        label_map,
+        settings.convention_for(fmt),
+        order or settings.order_for(fmt),
+        settings.unknown,
+        instances,
+    )
 
 
 def read_item(item: Item, settings: Settings, problems: list[Problem]) -> list[ImageAnnotation]:

@@ -282,8 +282,10 @@ def test_cache_reuses_maps_and_never_serves_an_edited_file(tmp_path, monkeypatch
     for name in ("a", "b", "c"):
         labelme_file(folder, name, [("cat", 1, 1, 3, 3)])
     burns = []
-    real_burn = data_module.burn
-    monkeypatch.setattr(data_module, "burn", lambda *a, **k: burns.append(1) or real_burn(*a, **k))
+    real_burn = data_module.burn_item
+    monkeypatch.setattr(
+        data_module, "burn_item", lambda *a, **k: burns.append(1) or real_burn(*a, **k)
+    )
     data = SegmentationDataset.from_annotations(folder, labels=["cat", "dog"], cache=2)
     first = data[0][1]
     assert torch.equal(data[0][1], first) and len(burns) == 1  # the second came from the cache

@@ -200,23 +200,12 @@ def _decode_and_count(
 
 def _surface(masks, c: int, ignore_index, options: SurfaceOptions, header_spacing) -> np.ndarray:
     """(4, C) surface distances of a decoded pair (a missing prediction: an empty one)."""
-    from polymask.score.surface import SURFACE_METRICS, surface_metrics
-    from polymask.score.volume_pairs import pair_spacing
+    from polymask.score.volume_pairs import measure, pair_spacing
 
     gt, pred = masks
     pred = np.zeros_like(gt) if pred is None else pred
     spacing = pair_spacing(header_spacing, options.spacing, gt.ndim)
-    values = surface_metrics(
-        gt,
-        pred,
-        c,
-        spacing,
-        options.tolerance,
-        options.percentile,
-        ignore_index=ignore_index,
-        one_empty=options.one_empty,
-    )
-    return np.stack([values[name] for name in SURFACE_METRICS])
+    return measure(gt, pred, c, spacing, ignore_index, options)
 
 
 def score_folders(

@@ -179,7 +179,7 @@ def open_source(source: Source, drawing: Drawing | None) -> MaskFile | DrawnMask
         source.results,
     )
     # painted in score order, whatever order the settings give annotations
-    return DrawnMask(str(source), _burn(annotation, "coco", drawing, order="file"))
+    return DrawnMask(str(source), _burn(annotation, drawing, order="file"))
 
 
 def decode(opened: MaskFile | DrawnMask, buffer=None) -> np.ndarray:
@@ -213,40 +213,21 @@ def _mask_problem(path, exc: MaskReadError) -> Problem:
 
 
 def _burn_item(item: Item, drawing: Drawing) -> np.ndarray:
-    from polymask.dataset import read_item
+    from polymask.dataset import burn_item
 
-    problems: list[Problem] = []
     try:
-        annotations = read_item(item, drawing.settings, problems)
-    except AnnotationError as exc:
-        raise SourceError(problems + exc.problems) from None
-    except OSError as exc:
-        msg = f"cannot read: {exc.strerror or exc}"
-        raise SourceError([Problem(str(item.source.path), msg, code="PM002")]) from None
-    if len(annotations) != 1:  # an item is one image; a file read whole may hold none
-        msg = f"holds {len(annotations)} images where one was indexed"
-        raise SourceError([*problems, Problem(str(item.source.path), msg, item.place)])
-    return _burn(annotations[0], item.fmt, drawing)
-
-
-def _burn(
-    annotation: ImageAnnotation, fmt: str, drawing: Drawing, order: str | None = None
-) -> np.ndarray:
-    """The image's class map as ``rasterize`` draws it; its errors (not its warnings, which
-    ``validate`` reports) keep it from being scored."""
-    from polymask.raster import burn
-
-    if annotation.errors:
-        raise SourceError(list(annotation.errors))
-    s = drawing.settings
-    try:
-        drawn = burn(
-            annotation,
-            drawing.label_map,
-            s.convention_for(fmt),
-            order or s.order_for(fmt),
-            s.unknown,
-        )
+        _, drawn = burn_item(item, drawing.settings, drawing.label_map)
     except AnnotationError as exc:
         raise SourceError(exc.problems) from None
     return drawn.classes
+
+
+def _burn(annotation: ImageAnnotation, drawing: Drawing, order: str) -> np.ndarray:
+    """A COCO results image's class map; its errors keep it from being scored."""
+    from polymask.dataset import burn_annotation
+
+    try:
+        s = drawing.settings
+        return burn_annotation(annotation, "coco", s, drawing.label_map, order=order).classes
+    except AnnotationError as exc:
+        raise SourceError(exc.problems) from None

@@ -66,6 +66,31 @@ def pair_spacing(
     return tuple(spacing) if spacing is not None else (1.0,) * ndim
 
 
+def measure(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    num_classes: int,
+    spacing: tuple[float, ...],
+    ignore_index: int | None,
+    options: SurfaceOptions,
+) -> np.ndarray:
+    """(4, C) :data:`~polymask.score.surface.SURFACE_METRICS` of one pair, as ``options`` say:
+    what ``score --surface`` and :func:`score_volume_pair` both report."""
+    values = surface_metrics(
+        gt,
+        pred,
+        num_classes,
+        spacing,
+        options.tolerance,
+        options.percentile,
+        ignore_index=ignore_index,
+        one_empty=options.one_empty,
+        backend=options.backend,
+        device=options.device,
+    )
+    return np.stack([values[name] for name in SURFACE_METRICS])
+
+
 def score_volume_pair(
     key: str,
     gt_path: str | Path,
@@ -95,17 +120,5 @@ def score_volume_pair(
         out.problems.extend(exc.problems)
         return out
     out.counts = engine.compute()[0]
-    values = surface_metrics(
-        gt,
-        pred,
-        num_classes,
-        out.spacing,
-        options.tolerance,
-        options.percentile,
-        ignore_index=ignore_index,
-        one_empty=options.one_empty,
-        backend=options.backend,
-        device=options.device,
-    )
-    out.surface = np.stack([values[name] for name in SURFACE_METRICS])
+    out.surface = measure(gt, pred, num_classes, out.spacing, ignore_index, options)
     return out

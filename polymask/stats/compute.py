@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from polymask.dataset import Item, read_item
+from polymask.dataset import Item, burn_item
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import InputFile
 from polymask.io.masks import MaskReadError, read_mask
 from polymask.io.walk import find_files
 from polymask.labels import BACKGROUND, LabelMap
-from polymask.raster import burn
 from polymask.runtime.parallel import pmap
 from polymask.settings import Settings
 from polymask.stats import weights as class_weights
@@ -139,26 +138,11 @@ def annotation_histograms(item: Item, settings: Settings, label_map: LabelMap) -
     """Worker: one image item, burned in memory (nothing is written) as ``rasterize`` burns it."""
     out = FileHistograms(str(item.source.path))
     try:
-        annotations = read_item(item, settings, out.problems)
+        _, r = burn_item(item, settings, label_map, instances=True)
     except AnnotationError as exc:
         out.problems.extend(exc.problems)
         return out
-    except OSError as exc:
-        out.problems.append(
-            Problem(out.source, f"cannot read: {exc.strerror or exc}", code="PM002")
-        )
-        return out
-    convention, order = settings.convention_for(item.fmt), settings.order_for(item.fmt)
-    for ann in annotations:
-        if ann.errors:
-            out.problems.extend(ann.errors)
-            continue
-        try:
-            r = burn(ann, label_map, convention, order, settings.unknown, instances=True)
-        except AnnotationError as exc:
-            out.problems.extend(exc.problems)
-            continue
-        out.images.append(histogram(r.classes, r.instances))
+    out.images.append(histogram(r.classes, r.instances))
     return out
 
 

@@ -56,14 +56,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from polymask.dataset import Item, KeyRule, dataset_label_map, read_dataset, read_item
+from polymask.dataset import Item, KeyRule, burn_item, dataset_label_map, read_dataset
 from polymask.errors import AnnotationError, Problem, UsageError
 from polymask.formats import InputFile, find_inputs
 from polymask.io.masks import MaskReadError, read_mask
 from polymask.io.storage import as_path, file_sha256
 from polymask.io.walk import find_files
 from polymask.labels import LabelMap
-from polymask.raster import burn
 from polymask.score.pairing import mask_files
 from polymask.settings import Settings, resolve_label_map, resolve_settings
 from polymask.stats.weights import DEFAULT_BETA
@@ -372,7 +371,7 @@ class SegmentationDataset:
     def _read(self, i: int) -> tuple[ImageRef, list[np.ndarray]]:
         item = self.items[i]
         if isinstance(item, Item):
-            return burn_item(item, self.settings, self.label_map, self.instances)
+            return sample_maps(item, self.settings, self.label_map, self.instances)
         maps = [_read_mask(item.mask)]
         if item.instances is not None:
             maps.append(_read_mask(item.instances))
@@ -391,7 +390,7 @@ class SegmentationDataset:
         return state
 
 
-def burn_item(
+def sample_maps(
     item: Item, settings: Settings, label_map: LabelMap, instances: bool = False
 ) -> tuple[ImageRef, list[np.ndarray]]:
     """Where an item's image is, and its class map (and instance map) as ``rasterize`` burns
@@ -400,27 +399,8 @@ def burn_item(
     Raises:
         SampleError: the annotation cannot be read or burned, or names no image.
     """
-    problems: list[Problem] = []
     try:
-        annotations = read_item(item, settings, problems)
-    except AnnotationError as exc:
-        raise SampleError(_describe(exc.problems)) from None
-    except OSError as exc:
-        raise SampleError(f"{item.source.path}: cannot read: {exc.strerror or exc}") from None
-    if len(annotations) != 1:
-        raise SampleError(f"{item.name}: {len(annotations)} images where one was indexed")
-    ann = annotations[0]
-    if ann.errors:
-        raise SampleError(_describe(ann.errors))
-    try:
-        r = burn(
-            ann,
-            label_map,
-            settings.convention_for(item.fmt),
-            settings.order_for(item.fmt),
-            settings.unknown,
-            instances,
-        )
+        ann, r = burn_item(item, settings, label_map, instances)
     except AnnotationError as exc:
         raise SampleError(_describe(exc.problems)) from None
     size = (ann.width, ann.height)
