@@ -326,3 +326,35 @@ def test_a_changed_map_needs_force_and_an_equal_one_is_left_alone(tmp_path):
     forced = rasterize(data, "-o", out, "--force")
     assert forced.exit_code == 0 and "2 written" in forced.stderr
     assert LabelMap.from_file(out / "labels.txt").ids == {"_background_": 0, "bus": 1, "car": 2}
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--markdown", "--html", "--confusion"])
+def test_score_reports_never_land_among_the_inputs(tmp_path, option):
+    """A report aimed into the GT or PREDS folder (a heatmap named like a mask, a JSON file that
+    the next run would read as an annotation), or at an input file itself, is refused before
+    anything is written, and the input is left as it was."""
+    gt, preds = tmp_path / "gt", tmp_path / "preds"
+    for folder in (gt, preds):
+        write_png(folder / "a.png", np.ones((4, 4), np.uint8))
+        write_png(folder / "b.png", np.ones((4, 4), np.uint8))
+    before = (gt / "b.png").read_bytes()
+    link = tmp_path / "link.png"
+    link.symlink_to(gt / "b.png")
+    for target in (gt / "b.png", preds / "new.json", link):
+        run = CliRunner().invoke(cli, ["score", str(preds), str(gt), option, str(target)])
+        assert run.exit_code == 2, run.output
+        assert "a report there would replace or mix with what is read" in run.output
+    assert (gt / "b.png").read_bytes() == before
+    assert not (preds / "new.json").exists()
+    ok = tmp_path / "out" / "report"
+    ok.parent.mkdir()
+    assert CliRunner().invoke(cli, ["score", str(preds), str(gt), option, str(ok)]).exit_code == 0
+
+
+def test_stats_reports_never_land_among_the_inputs(tmp_path):
+    masks = tmp_path / "masks"
+    write_png(masks / "a.png", np.ones((4, 4), np.uint8))
+    before = (masks / "a.png").read_bytes()
+    run = CliRunner().invoke(cli, ["stats", str(masks), "--json", str(masks / "a.png")])
+    assert run.exit_code == 2 and "inside the input" in run.output
+    assert (masks / "a.png").read_bytes() == before

@@ -132,11 +132,12 @@ def test_tiny_case_weights_by_hand(tmp_path):
 
 
 def test_json_is_strict_and_csv_markdown_agree(tmp_path):
-    write_png(tmp_path / "a.png", np.zeros((4, 4), dtype=np.uint8))
-    (tmp_path / "labels.txt").write_text("_background_\nrare\n")
+    masks = tmp_path / "masks"  # reports go beside the inputs, never among them
+    write_png(masks / "a.png", np.zeros((4, 4), dtype=np.uint8))
+    (masks / "labels.txt").write_text("_background_\nrare\n")
     out = tmp_path / "out"
     result = _run(
-        tmp_path,
+        masks,
         "--json",
         out / "r.json",
         "--csv",
@@ -170,9 +171,10 @@ def test_json_is_strict_and_csv_markdown_agree(tmp_path):
 def test_plot_draws_a_bar_in_each_present_class_colour(tmp_path):
     m = np.zeros((30, 30), dtype=np.uint8)
     m[:3, :3] = 1
-    write_png(tmp_path / "a.png", m)
-    (tmp_path / "labels.txt").write_text("_background_\naeroplane\nbicycle\n")
-    result = _run(tmp_path, "--plot", tmp_path / "chart.png", "-j", "1")
+    masks = tmp_path / "masks"
+    write_png(masks / "a.png", m)
+    (masks / "labels.txt").write_text("_background_\naeroplane\nbicycle\n")
+    result = _run(masks, "--plot", tmp_path / "chart.png", "-j", "1")
     assert result.exit_code == 0, result.output
     colours = {c for _, c in Image.open(tmp_path / "chart.png").convert("RGB").getcolors(1 << 16)}
     palette = voc_palette()

@@ -139,6 +139,34 @@ def annotation_files(inputs, skipped: list, allow_empty: bool):
     return files
 
 
+def refuse_reports_among_inputs(
+    reports: dict[str, str | None], inputs: list[tuple[str, str]]
+) -> None:
+    """Refuse, before any work, a report aimed at an input: the file itself (a COCO results or
+    annotation file) or a path inside an input folder, where it would replace a mask or an
+    annotation (``--confusion gt/a.png``) or be read as one by the next run. ``reports``: option
+    name -> target ('-' and None pass); ``inputs``: (how messages name it, path) pairs."""
+    from polymask.io.storage import as_path, is_local
+
+    for option, target in reports.items():
+        if not target or target == "-":
+            continue
+        report = as_path(target)
+        if not is_local(report):
+            continue
+        report = report.resolve()
+        for name, given in inputs:
+            source = as_path(given)
+            if not is_local(source):
+                continue
+            source = source.resolve()
+            if report == source or (source.is_dir() and report.is_relative_to(source)):
+                raise click.UsageError(
+                    f"{option} {target}: inside the {name} {given}; a report there would "
+                    "replace or mix with what is read"
+                )
+
+
 def not_nan(ctx, param, value: float | None) -> float | None:
     """A callback for float options: click's FloatRange lets NaN through (every comparison with
     it is false), so a NaN gate would pass or fail by accident and a NaN beta would fail deep in

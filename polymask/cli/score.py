@@ -21,6 +21,7 @@ from polymask.cli.options import (
     not_nan,
     order_opt,
     progress,
+    refuse_reports_among_inputs,
     scheduler_opt,
     settings_from,
     unknown_opt,
@@ -343,6 +344,16 @@ def score(
     settings = settings_from(params, [gt, preds])
     if errors_dir:
         _check_errors_folder(Path(errors_dir), preds, gt)
+    refuse_reports_among_inputs(
+        {
+            "--json": json_out,
+            "--csv": csv_out,
+            "--markdown": md_out,
+            "--html": html_out,
+            "--confusion": confusion_out,
+        },
+        [("PREDS", preds), ("GT", gt)],
+    )
     if confusion_out and confusion_out.lower().endswith(".png"):
         _check_plotting()
     earlier = _read_baseline(baseline, fail_on_regression)  # --baseline, before the scoring

@@ -20,6 +20,7 @@ from polymask.cli.options import (
     not_nan,
     order_opt,
     progress,
+    refuse_reports_among_inputs,
     scheduler_opt,
     settings_from,
     unknown_opt,
@@ -161,6 +162,9 @@ def stats(
         raise click.UsageError(
             "only one of --json, --csv, --markdown, --plot, --html can go to stdout ('-')"
         )
+    reports = {"--json": json_out, "--csv": csv_out, "--markdown": markdown_out}
+    reports.update({"--plot": plot, "--html": html_out})
+    refuse_reports_among_inputs(reports, [("input", i) for i in inputs])
     if plot:
         _check_plotting()
     settings = settings_from(params, inputs)
