@@ -225,6 +225,7 @@ def _pool_map(
         try:
             yield from _completed(pool, fn, chunks(items, chunksize), CHUNKS_PER_WORKER * workers)
         except BrokenProcessPool:
+            _let_the_pool_settle(pool)
             died = [code for code in _stop(pool) if code not in _STOPPED]
             if not died:
                 raise  # broken otherwise (a result that cannot be unpickled here): as it says
@@ -394,6 +395,20 @@ def _stop(pool: ProcessPoolExecutor) -> list[int]:
 
 STOP_GRACE_S = 2.0
 """Seconds a worker has to stop on SIGTERM before it is killed."""
+
+
+def _let_the_pool_settle(pool: ProcessPoolExecutor) -> None:
+    """Wait (at most :data:`STOP_GRACE_S`) for a broken pool to stop and reap its workers itself,
+    before their exit codes are read here.
+
+    The pool breaks its futures first and only then stops and joins the other workers, in its
+    own thread. Read meanwhile from this thread, a worker's exit code can be lost: under the
+    forkserver, two threads polling one process race to read its status from one pipe, and the
+    loser takes 255 ("the forkserver vanished") for a worker stopped on purpose.
+    """
+    manager = getattr(pool, "_executor_manager_thread", None)  # private, as _processes below
+    if manager is not None:
+        manager.join(STOP_GRACE_S)
 
 
 def _leave_signals_to_parent() -> None:
