@@ -72,13 +72,13 @@ def main() -> None:
         report = summarize(acc, None, "masks", problems=problems, files_failed=failed)
         counted = time.perf_counter() - start
         start = time.perf_counter()
-        cards = rare_class_cards(files, "masks", settings, None, report)
+        cards = rare_class_cards(files, "masks", settings, None, report, acc.richest())
         write_report(root / "stats.html", stats_page(report, cards).encode("utf-8"))
         took = time.perf_counter() - start
         size = (root / "stats.html").stat().st_size
         print(
             f"stats page, {args.images} images: {size / 1024:.0f} KB, written in {took:.2f} s "
-            f"(second pass included; counting took {counted:.1f} s)"
+            f"(counting took {counted:.1f} s)"
         )
 
 

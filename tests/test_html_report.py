@@ -265,6 +265,40 @@ def test_stats_page_shows_each_rare_class_where_it_has_the_most_pixels(tmp_path)
     assert "1 road" in cards[1] and "shown: a (30x30)" in cards[1]  # 300 px in each: a first
 
 
+def test_stats_page_counts_each_mask_once_and_reads_again_only_those_shown(tmp_path, monkeypatch):
+    """The image shown for a rare class is found by the counting pass itself: with 40 masks
+    and two foreground classes, 40 reads count them and 2 draw them."""
+    import polymask.score.sources as sources
+    import polymask.stats.compute as compute
+    from polymask.io.masks import write_png
+
+    for i in range(40):
+        m = np.zeros((8, 8), np.uint8)
+        m[: 1 + i % 7, 0] = 1
+        m[0, 1 : 1 + i % 5] = 2
+        write_png(tmp_path / "m" / f"{i:02d}.png", m)
+    counted, drawn = [], []
+    real_count, real_draw = compute.read_mask, sources.read_source
+
+    def count(path, *args, **kwargs):
+        counted.append(path)
+        return real_count(path, *args, **kwargs)
+
+    def draw(source, *args, **kwargs):
+        drawn.append(source)
+        return real_draw(source, *args, **kwargs)
+
+    monkeypatch.setattr(compute, "read_mask", count)
+    monkeypatch.setattr("polymask.report.html.gallery.read_source", draw)
+    r = run("stats", tmp_path / "m", "-j", "1", "--html", tmp_path / "s.html")
+    assert r.exit_code == 0, r.output
+    assert len(counted) == 40 and len(set(counted)) == 40
+    # class 2 has most pixels (4) first in 04.png, class 1 (7) first in 06.png
+    assert sorted(p.name for p in drawn) == ["04.png", "06.png"]
+    rare = html.unescape(_section((tmp_path / "s.html").read_text(), "rare"))
+    assert "shown: 04 (8x8)" in rare and "shown: 06 (8x8)" in rare
+
+
 def test_html_page_of_annotations_draws_them_again(tmp_path):
     """Annotations as stats input: the rare class is drawn from the annotation file again."""
     from tests.helpers import write_labelme

@@ -83,8 +83,7 @@ def _output(flag: str, dest: str, what: str):
     "html_out",
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write one self-contained HTML page to look at: the chart, a sortable class table, "
-    "the advice and the rarest classes drawn ('-': stdout, no table). Finding the images that "
-    "show the rarest classes reads the inputs a second time.",
+    "the advice and the rarest classes drawn ('-': stdout, no table).",
 )
 @click.option(
     "--max-imbalance",
@@ -222,7 +221,7 @@ def stats(
             ),
         )
     if html_out:
-        _write_html(html_out, report, work, source, settings, label_map)
+        _write_html(html_out, report, acc, work, source, settings, label_map)
     if "-" not in outputs:
         # a pipe or a CI log has no width: give tables room rather than cut names short
         print_rich(report, Console(width=None if sys.stdout.isatty() else 200))
@@ -246,17 +245,13 @@ def _check_plotting() -> None:
         )
 
 
-def _write_html(target, report, work, source, settings, label_map) -> None:
-    """The page, with the rarest classes found again in a second pass over the inputs."""
+def _write_html(target, report, acc, work, source, settings, label_map) -> None:
+    """The page, with the rarest classes drawn from the images the count found richest in them."""
     from polymask.io.reports import write_report
     from polymask.report.html.gallery import rare_class_cards
     from polymask.report.html.stats_page import stats_page
 
-    with progress() as bar:
-        task = bar.add_task("rarest classes", total=len(work))
-        examples = rare_class_cards(
-            work, source, settings, label_map, report, on_item=lambda: bar.advance(task)
-        )
+    examples = rare_class_cards(work, source, settings, label_map, report, acc.richest())
     write_report(target, stats_page(report, examples).encode("utf-8"))
 
 

@@ -186,6 +186,9 @@ class ClassTotals:
     fraction_sum: ExactSum = field(default_factory=ExactSum)  # of its fraction of each image
     instances: int = 0
     areas: Counter = field(default_factory=Counter)  # area -> instances: bounded by image size
+    # (pixels, -input index) of the image holding the most of the class, the first input on ties:
+    # the image the HTML page shows for a rare class, known without a second pass
+    richest: tuple[int, int] = (0, 0)
 
 
 class StatsAccumulator:
@@ -200,7 +203,8 @@ class StatsAccumulator:
         self.sizes: Counter = Counter()
         self.classes: dict[int, ClassTotals] = {}
 
-    def add(self, hist: ImageHistogram) -> None:
+    def add(self, hist: ImageHistogram, index: int = 0) -> None:
+        """Count one image, of the input at ``index`` in input order."""
         self.images += 1
         self.sizes[hist.size] += 1
         valid = int(hist.pixels[hist.classes != self.ignore_index].sum())
@@ -214,12 +218,17 @@ class StatsAccumulator:
             t.images += 1
             t.image_pixels += valid
             t.fraction_sum.add(n / valid)
+            t.richest = max(t.richest, (n, -index))
         for cls, areas in (hist.object_areas or {}).items():
             if cls == self.ignore_index:
                 continue
             t = self.classes.setdefault(cls, ClassTotals())
             t.instances += len(areas)
             t.areas.update(areas)
+
+    def richest(self) -> dict[int, int]:
+        """For each class, the input index of the image holding the most of it."""
+        return {cid: -t.richest[1] for cid, t in self.classes.items()}
 
 
 def collect(
@@ -245,14 +254,24 @@ def collect(
         worker = partial(annotation_histograms, settings=settings, label_map=label_map)
     acc = StatsAccumulator(settings.ignore_index, with_instances=source == "annotations")
     problems: list[Problem] = []
-    for result in pmap(worker, files, settings.workers, scheduler=settings.scheduler):
+    indexed = list(enumerate(files))  # results come in completion order, each with its index
+    found = pmap(
+        partial(_indexed, worker=worker), indexed, settings.workers, scheduler=settings.scheduler
+    )
+    for index, result in found:
         for hist in result.images:
-            acc.add(hist)
+            acc.add(hist, index)
         problems += result.problems
         if on_file is not None:
             on_file()
     problems.sort(key=lambda p: (p.file, p.line or 0, p.path))
     return acc, problems, len({p.file for p in problems if p.severity == "error"})
+
+
+def _indexed(indexed: tuple[int, object], worker) -> tuple[int, FileHistograms]:
+    """Worker: ``worker`` over one input, returned with the input's index."""
+    index, item = indexed
+    return index, worker(item)
 
 
 # ---- the report ---------------------------------------------------------------------------------

@@ -10,9 +10,8 @@ one at a time, so memory does not grow with the dataset.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -210,64 +209,38 @@ def _draw_pair(card: Card, key, gt, pred, ignore, names, images: Path | None) ->
 # ---- an example of each rarest class of a dataset -----------------------------------------------
 
 
-def _classes_in(indexed, source, settings, label_map):
-    """Worker: the classes of one input and their pixels, per image, with the input's index."""
-    from polymask.stats.compute import annotation_histograms, mask_histograms
-
-    index, item = indexed
-    if source == "masks":
-        found = mask_histograms(item)
-    else:
-        found = annotation_histograms(item, settings, label_map)
-    return index, [(h.classes, h.pixels) for h in found.images]
-
-
 def rare_class_cards(
     work: Sequence,
     source: str,
     settings,
     label_map,
     report,
-    on_item: Callable[[], None] | None = None,
+    richest: Mapping[int, int],
 ) -> list[Card]:
     """A card for each of the :data:`RARE_SHOWN` foreground classes with the fewest pixels,
-    showing the image where it has the most pixels (ties: the first in input order) whole and
-    cropped around the class, the class in full colour and the rest dimmed.
+    showing the image where it has the most pixels whole and cropped around the class, the class
+    in full colour and the rest dimmed.
 
-    Which image that is needs a look at every input: a second pass, on the workers, that keeps
-    one count per rare class (``on_item`` is called once per input, for a progress bar).
+    ``richest`` maps a class to the index in ``work`` of that image (the first input on ties),
+    as the counting pass found it (:attr:`polymask.stats.compute.ClassTotals.richest`): only
+    the images shown are read again.
     """
-    from polymask.runtime.parallel import pmap
-
     rare = sorted((c for c in report.classes if c.id != 0 and c.pixels > 0), key=lambda c: c.pixels)
     rare = rare[:RARE_SHOWN]
-    if not rare:
-        return []
-    wanted = {c.id for c in rare}
-    best: dict[int, tuple[int, int]] = {}  # class -> (pixels, -index): most pixels, then first
-    count = partial(_classes_in, source=source, settings=settings, label_map=label_map)
-    indexed = list(enumerate(work))
-    for index, images in pmap(count, indexed, settings.workers, scheduler=settings.scheduler):
-        for classes, pixels in images:
-            for cid, n in zip(classes.tolist(), pixels.tolist(), strict=True):
-                if cid in wanted and (n, -index) > best.get(cid, (0, 0)):
-                    best[cid] = (n, -index)
-        if on_item is not None:
-            on_item()
     drawing = Drawing(settings, label_map) if source == "annotations" else None
     cards = []
     for c in rare:
         label = class_label(c.id, c.name)
         card = Card(label, [f"{c.pixels:,} px in {c.images:,} images"])
         cards.append(card)
-        if c.id not in best:
-            card.problem = "not found again: the inputs changed since they were counted"
-            continue
-        item = work[-best[c.id][1]]
+        item = work[richest[c.id]]
         try:
             classes = read_source(item.path if source == "masks" else Burned(item), drawing)
         except SourceError as exc:
             card.problem = f"cannot be read again: {exc}"
+            continue
+        if not (classes == c.id).any():
+            card.problem = f"{item.key} changed since it was counted: the class is gone"
             continue
         _draw_rare(card, item.key, classes, c.id)
         card.classes = [(class_color(c.id), label)]
