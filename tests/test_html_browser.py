@@ -60,7 +60,7 @@ def pages(tmp_path_factory):
     root = write_dataset(tmp_path_factory.mktemp("browser"))
     out = root / "out"
     r = score(root, "--html", out / "score.html", "--json", out / "score.json", "--images",
-              root / "img", "--worst", "4")  # fmt: skip
+              root / "img", "--worst", "4", "--surface")  # fmt: skip
     assert r.exit_code == 0, r.output
     r = run("stats", root / "gt", "-j", "1", "--html", out / "stats.html", "--json",
             out / "stats.json")  # fmt: skip
@@ -127,12 +127,35 @@ def test_score_page_in_a_browser(browser, pages, tmp_path):
     order = [float(t) for t in visit.column(table, 2) if t != "—"]
     assert order == sorted(order, reverse=True) and len(order) == len(ascending)
     assert visit.page.get_attribute(f"{table} th >> nth=2", "aria-sort") == "descending"
+    _check_surface_columns(visit, table, report)
     cards = visit.page.locator("#worst figure.card")
     assert cards.count() == len(report["worst"]) == 4
     assert visit.page.locator("#worst img").count() == 4 * 4 - 1  # one image has no photo
     visit.page.screenshot(path=str(tmp_path / "score.png"), full_page=True)
     assert HOSTILE in visit.page.inner_text("#classes")
     visit.check_clean(path)
+
+
+def _check_surface_columns(visit: Visit, table: str, report: dict) -> None:
+    """--surface: the distance columns show the JSON report's values, and a click on HD95
+    sorts the classes by it, classes without distances last."""
+    titles = visit.page.eval_on_selector_all(f"{table} thead th", "hs => hs.map(h => h.innerText)")
+    fields = {"HD": "hd", "HD95": "hd95", "ASSD": "assd", "surface Dice": "surface_dice"}
+    names = [n.removesuffix(" (not in the means)") for n in visit.column(table, 1)]
+    surfaces = {c["name"]: c["surface"] for c in report["classes"]}
+    assert any(surfaces.values()) and not all(surfaces.values())  # both kinds of row
+    for title, field in fields.items():
+        index = titles.index(title)
+        for name, text in zip(names, visit.column(table, index), strict=True):
+            s = surfaces[name]
+            value = None if s is None else s[field]
+            assert text == ("—" if value is None else f"{value:.4f}"), (title, name)
+    index = titles.index("HD95")
+    visit.page.click(f"{table} th >> nth={index}")
+    hd95 = sorted((s["hd95"], n) for n, s in surfaces.items() if s and s["hd95"] is not None)
+    order = [n.removesuffix(" (not in the means)") for n in visit.column(table, 1)]
+    assert order[: len(hd95)] == [n for _, n in hd95]
+    assert visit.column(table, index)[len(hd95) :] == ["—"] * (len(names) - len(hd95))
 
 
 def test_stats_page_in_a_browser(browser, pages, tmp_path):

@@ -18,8 +18,9 @@ import numpy as np
 from polymask.report.problems import _escape_data, _escape_property
 from polymask.report.problems import render_github as render_problems_github
 from polymask.report.regression import markdown_section, print_regression, verdict
-from polymask.score.report import AGGREGATES, GateResult, ScoreReport
+from polymask.score.report import AGGREGATES, ClassScore, GateResult, ScoreReport
 from polymask.score.run import ScoreResult
+from polymask.score.surface import SURFACE_METRICS
 
 
 def _fmt(x: float | None) -> str:
@@ -35,13 +36,14 @@ def render_json(result: ScoreResult) -> str:
 def _indented(value, pad: str) -> str:
     """``json.dumps(value, indent=2, allow_nan=False)``, except that a list of numbers stays
     on one line: every image carries its counts per class, and one number a line would make the
-    report of 10,000 images of 20 classes 2.2 times larger. The report's lists hold one type
-    each, so the first item tells a list of numbers."""
+    report of 10,000 images of 20 classes 2.2 times larger. The report's lists hold one kind
+    each, objects or numbers, the numbers possibly with nulls (per-image surface distances), so
+    the first item tells a list of numbers."""
     inner = pad + "  "
     if isinstance(value, dict) and value:
         items = (f"{inner}{json.dumps(k)}: {_indented(v, inner)}" for k, v in value.items())
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list) and value and type(value[0]) not in (int, float):
+    if isinstance(value, list) and value and type(value[0]) not in (int, float, type(None)):
         return "[\n" + ",\n".join(inner + _indented(v, inner) for v in value) + f"\n{pad}]"
     return json.dumps(value, allow_nan=False)
 
@@ -50,24 +52,31 @@ CSV_METRICS = ("dice", "iou", "precision", "recall", "boundary_dice", "boundary_
 
 
 def render_csv(result: ScoreResult) -> str:
-    """One row per image and class: counts and per-image metrics (empty cell when undefined)."""
+    """One row per image and class: counts and per-image metrics (empty cell when undefined),
+    then with ``--surface`` that image's surface distances of the class, ``inf`` where only one
+    mask holds it (what ``float()`` and pandas read back as infinity)."""
     per = result.per_image
     values = per.metrics(result.report.settings.empty)
     metric_names = [m for m in CSV_METRICS if m in values]
+    surface_names = list(SURFACE_METRICS) if per.surface is not None else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
         ["image", "class_id", "class", *metric_names, "tp", "fp", "fn", "gt_pixels", "pred_pixels"]
+        + surface_names
     )
     for n, key in enumerate(per.keys):
         for c, name in enumerate(result.class_names):
             tp, fp, fn = int(per.tp[n, c]), int(per.fp[n, c]), int(per.fn[n, c])
-            cells = [
-                "" if np.isnan(values[m][n, c]) else repr(float(values[m][n, c]))
-                for m in metric_names
-            ]
-            writer.writerow([key, c, name, *cells, tp, fp, fn, tp + fn, tp + fp])
+            cells = [_csv_value(values[m][n, c]) for m in metric_names]
+            distances = [_csv_value(x) for x in per.surface[n, :, c]] if surface_names else []
+            writer.writerow([key, c, name, *cells, tp, fp, fn, tp + fn, tp + fp, *distances])
     return buf.getvalue()
+
+
+def _csv_value(x: float) -> str:
+    """Full precision; empty when undefined; ``inf`` as Python writes it."""
+    return "" if np.isnan(x) else repr(float(x))
 
 
 def render_github(result: ScoreResult) -> str:
@@ -129,21 +138,24 @@ def render_markdown(result: ScoreResult) -> str:
             f"| {agg} | {_fmt(m.dice)} | {_fmt(m.iou)} |"
             + (f" {_fmt(m.boundary_dice)} |" if boundary else "")
         )
+    surface = r.settings.surface_percentile is not None
     out += [
         "",
         _means_note(r),
         "",
         "| class | Dice (global) | Dice (mean-per-image) | IoU (global) | precision | recall "
-        "| GT pixels |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| GT pixels |" + (_surface_head(r) if surface else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" * 5 if surface else ""),
     ]
     for c in r.classes:
         g, m = c.metrics.global_, c.metrics.mean_per_image
         out.append(
             f"| {_md(c.name)}{'' if c.foreground else ' (bg)'} | {_fmt(g.dice)} | "
             f"{_fmt(m.dice)} | {_fmt(g.iou)} | {_fmt(g.precision)} | {_fmt(g.recall)} | "
-            f"{c.gt_pixels} |"
+            f"{c.gt_pixels} |" + ("".join(f" {v} |" for v in _surface_cells(c)) if surface else "")
         )
+    if surface:
+        out += ["", _surface_note(r)]
     if r.worst:
         out += [
             "",
@@ -170,6 +182,28 @@ def render_markdown(result: ScoreResult) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _surface_head(r: ScoreReport) -> str:
+    return f" HD | HD{r.settings.surface_percentile:g} | ASSD | surface Dice | one-sided |"
+
+
+def _surface_cells(c: ClassScore) -> list[str]:
+    """HD, HD95, ASSD, surface Dice and one-sided images of a class; dashes where it has no
+    surface distances (background, a class in no image)."""
+    s = c.surface
+    if s is None:
+        return ["—"] * 5
+    return [_fmt(s.hd), _fmt(s.hd95), _fmt(s.assd), _fmt(s.surface_dice), str(s.one_sided)]
+
+
+def _surface_note(r: ScoreReport) -> str:
+    return (
+        "Surface distances in spacing units (surface Dice at tolerance "
+        f"{r.settings.surface_tolerance:g}): the mean over the images where both masks hold "
+        "the class; one-sided: images where only one does (infinite distances, left out of "
+        "those means; their surface Dice 0 enters its mean)."
+    )
 
 
 def _surface_table(r: ScoreReport):

@@ -72,6 +72,20 @@ class ClassScore(_Model):
     )
 
 
+class ImageSurface(_Model):
+    """One image's surface distances per class, in class-id order (num_classes values each),
+    in the units of the voxel spacing: what finds the worst case by HD95.
+
+    Null where a value is undefined (background, a class absent from both masks) or infinite
+    (a class in one mask only, which strict JSON cannot write): there ``surface_dice`` is 0,
+    so a null distance beside a surface Dice of 0 marks a one-sided case."""
+
+    hd: list[float | None]
+    hd95: list[float | None]
+    assd: list[float | None]
+    surface_dice: list[float | None]
+
+
 class ImageScore(_Model):
     key: str = Field(description="Path relative to the folders, without extension.")
     mean_dice: float | None
@@ -82,6 +96,9 @@ class ImageScore(_Model):
     )
     fp: list[NonNegativeInt] = Field(description="False positives per class, as tp.")
     fn: list[NonNegativeInt] = Field(description="False negatives per class, as tp.")
+    surface: ImageSurface | None = Field(
+        None, description="Surface distances per class (--surface); null without them."
+    )
 
 
 class NotMask(_Model):

@@ -7,6 +7,7 @@ worst images) and checks ``--fail-under`` / ``--fail-under-class`` against it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from polymask.score.report import (
     ClassScore,
     GateResult,
     ImageScore,
+    ImageSurface,
     Metrics,
     NotMask,
     ProblemEntry,
@@ -27,6 +29,7 @@ from polymask.score.report import (
     Settings,
     SurfaceScore,
 )
+from polymask.score.surface import SURFACE_METRICS
 from polymask.score.types import PerImage, ScoreOptions
 
 
@@ -62,6 +65,21 @@ def _surface(values: np.ndarray, i: int) -> SurfaceScore | None:
         images=int(finite.sum()),
         one_sided=one_sided,
     )
+
+
+def _image_surfaces(values: np.ndarray) -> list[ImageSurface]:
+    """Each image's (4, C) surface distances as lists, null where undefined or infinite
+    (strict JSON has neither; a one-sided case keeps its surface Dice of 0)."""
+    finite = np.where(np.isfinite(values), values, np.nan).tolist()
+    return [
+        ImageSurface(
+            **{
+                name: [None if math.isnan(x) else x for x in row]
+                for name, row in zip(SURFACE_METRICS, image, strict=True)
+            }
+        )
+        for image in finite
+    ]
 
 
 def build_report(
@@ -109,15 +127,21 @@ def build_report(
     ]
     dice, iou = (M.class_means(image_values[k], fg) for k in ("dice", "iou"))
     # the counts ride along so that any report can be a later run's --baseline
+    surfaces = (
+        _image_surfaces(per_image.surface)
+        if per_image.surface is not None
+        else [None] * len(per_image.keys)
+    )
     images = [
-        ImageScore(key=key, mean_dice=d, mean_iou=u, tp=a, fp=b, fn=n)
-        for key, d, u, a, b, n in zip(
+        ImageScore(key=key, mean_dice=d, mean_iou=u, tp=a, fp=b, fn=n, surface=s)
+        for key, d, u, a, b, n, s in zip(
             per_image.keys,
             dice,
             iou,
             per_image.tp.tolist(),
             per_image.fp.tolist(),
             per_image.fn.tolist(),
+            surfaces,
             strict=True,
         )
     ]

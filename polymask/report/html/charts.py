@@ -152,6 +152,44 @@ def scores_chart(names: list[str], dice: list[float | None], iou: list[float | N
         return _svg(fig)
 
 
+def distances_chart(
+    names: list[str],
+    hd95: list[float | None],
+    assd: list[float | None],
+    one_sided: list[int],
+    percentile: float,
+) -> str:
+    """SVG of HD95 and ASSD per class, side by side in spacing units (shorter is better). A
+    class measured in no image where both masks hold it has no distance to draw: it says so,
+    and each label names the images where only one mask holds the class (infinite distances,
+    left out of the means)."""
+    finite = [v for v in (*hd95, *assd) if v is not None]
+    top = max(finite, default=0.0) or 1.0
+    with _figure(8.5, _rows_height(2 * len(names)) * 0.75) as (fig, ax):
+        rows = range(len(names))
+        for offset, values, color, label in (
+            (-0.2, hd95, DICE_COLOR, f"HD{percentile:g}"),
+            (0.2, assd, IOU_COLOR, "ASSD"),
+        ):
+            ys = [r + offset for r in rows]
+            ax.barh(ys, [v or 0.0 for v in values], height=0.38, color=color, label=label)
+            for y, v, k in zip(ys, values, one_sided, strict=True):
+                text = "no image with both" if v is None else f"{v:.3g}"
+                if k:
+                    text += f" ({k} one-sided)"
+                ax.text((v or 0.0) + 0.01 * top, y, text, va="center", fontsize=7)
+        ax.set_xlim(0, 1.3 * top)
+        ax.set_yticks(list(rows), [literal(n) for n in names])
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_xlabel("spacing units; mean over the images where both masks hold the class")
+        ax.set_title("Surface distances per class", loc="left")
+        ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.0))
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        fig.tight_layout()
+        return _svg(fig)
+
+
 def confusion_heatmap(matrix, names: list[str]) -> bytes:
     """PNG of the confusion matrix, each row as fractions of its true class
     (:func:`polymask.report.confusion.confusion_png`), its labels taken literally."""

@@ -1,6 +1,6 @@
 """The score as one HTML page (``polymask score --html``): means and gates, Dice and IoU per
-class (chart and sortable table), the confusion matrix, the comparison with a baseline, and the
-worst images drawn with their error maps.
+class (chart and sortable table; with ``--surface`` the surface distances too), the confusion
+matrix, the comparison with a baseline, and the worst images drawn with their error maps.
 
 Every number comes from the :class:`~polymask.score.report.ScoreReport` that ``--json`` writes,
 printed with four decimals as the tables on the terminal are; the sortable columns sort by the
@@ -39,7 +39,7 @@ from polymask.report.html.page import (
     table,
 )
 from polymask.report.regression import WORSE, image_notes, interval, method, verdict
-from polymask.score.report import AGGREGATES, ScoreReport
+from polymask.score.report import AGGREGATES, ClassScore, ScoreReport
 from polymask.visualize import ERROR_KINDS
 
 LISTED = 50
@@ -155,10 +155,42 @@ CLASS_COLUMNS = [
 ]
 
 
+def _surface_columns(r: ScoreReport) -> list[Column]:
+    s = r.settings
+    each = "mean over the images where both masks hold the class, in spacing units"
+    return [
+        Column("HD", True, f"Hausdorff distance: {each}"),
+        Column(f"HD{s.surface_percentile:g}", True, f"robust Hausdorff distance: {each}"),
+        Column("ASSD", True, f"average symmetric surface distance: {each}"),
+        Column(
+            "surface Dice",
+            True,
+            f"surface Dice at tolerance {s.surface_tolerance:g}, mean over the images where "
+            "either mask holds the class",
+        ),
+        Column(
+            "one-sided",
+            True,
+            "images where only one mask holds the class: infinite distances, left out of the "
+            "distance means",
+        ),
+    ]
+
+
+def _surface_cells(c: ClassScore) -> list[Cell]:
+    s = c.surface
+    if s is None:
+        return [num(None)] * 5
+    return [num(s.hd), num(s.hd95), num(s.assd), num(s.surface_dice), num(s.one_sided)]
+
+
 def _classes(r: ScoreReport, boundary: bool) -> str:
+    surface = r.settings.surface_percentile is not None
     columns = CLASS_COLUMNS + (
         [Column("Boundary Dice", True), Column("Boundary IoU", True)] if boundary else []
     )
+    if surface:
+        columns += _surface_columns(r)
     rows = []
     for c in r.classes:
         g, m = c.metrics.global_, c.metrics.mean_per_image
@@ -176,24 +208,45 @@ def _classes(r: ScoreReport, boundary: bool) -> str:
         ]
         if boundary:
             row += [num(g.boundary_dice), num(g.boundary_iou)]
+        if surface:
+            row += _surface_cells(c)
         rows.append(row)
     shown = [c for c in r.classes if c.foreground]
     if not charts.have_matplotlib():
         drawn = note(f"Charts need matplotlib: {charts.PLOT_HINT}")
     elif shown:
+        labels = [class_label(c.id, c.name) for c in shown]
         drawn = chart(
             charts.scores_chart(
-                [class_label(c.id, c.name) for c in shown],
+                labels,
                 [c.metrics.global_.dice for c in shown],
                 [c.metrics.global_.iou for c in shown],
             )
         )
+        measured = [
+            (label, c.surface)
+            for label, c in zip(labels, shown, strict=True)
+            if c.surface is not None
+        ]
+        if measured:
+            drawn += chart(
+                charts.distances_chart(
+                    [label for label, _ in measured],
+                    [s.hd95 for _, s in measured],
+                    [s.assd for _, s in measured],
+                    [s.one_sided for _, s in measured],
+                    r.settings.surface_percentile,
+                )
+            )
     else:
         drawn = ""
     tip = paragraph(
         "Click a column's title to sort by it; undefined values (—) stay last.", "muted"
     )
-    return drawn + tip + table(columns, rows, sortable=True, caption="Per class, global")
+    caption = "Per class, global" + (
+        "; surface distances: means over the images (point at a title)" if surface else ""
+    )
+    return drawn + tip + table(columns, rows, sortable=True, caption=caption)
 
 
 def _confusion(result) -> str:
