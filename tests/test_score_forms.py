@@ -580,12 +580,32 @@ def test_volumes_on_other_grids_are_named(tmp_path):
     assert "3-D volume: Boundary Dice bands are measured on 2-D masks" in run.output
 
 
-def test_surface_distances_are_the_mean_of_each_cases_values(tmp_path):
+@pytest.mark.parametrize("device", ["cpu", "torch"])
+def test_surface_distances_are_the_mean_of_each_cases_values(tmp_path, device, monkeypatch):
     """--surface: per class, the mean over the cases where both volumes hold it of the values
     polymask.score.surface gives (itself held equal to MONAI's in tests/test_surface.py), with
-    each volume's spacing from its header; one-sided cases counted apart."""
+    each volume's spacing from its header; one-sided cases counted apart. On a device (here
+    CPU torch standing in for CUDA) the workers decode, and this process counts and measures
+    with the torch distance transform: the same values to 1e-6."""
     from polymask.io.volumes import read_volume
     from polymask.score.surface import surface_metrics
+
+    rel = 1e-12
+    if device == "torch":
+        pytest.importorskip("torch")
+        from polymask.score import run as score_run
+
+        import polymask.score.volume_pairs as volume_pairs
+
+        monkeypatch.setattr(score_run, "_engine_device", lambda options: "cpu")
+        real, backends = volume_pairs.surface_metrics, []
+
+        def spy(*args, **kwargs):
+            backends.append((kwargs["backend"], kwargs["device"]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(volume_pairs, "surface_metrics", spy)
+        rel = 1e-6
 
     spacing = (0.8, 0.8, 2.5)
     rng = np.random.default_rng(9)
@@ -612,10 +632,12 @@ def test_surface_distances_are_the_mean_of_each_cases_values(tmp_path):
     for c, finite in ((1, [0, 1, 2]), (2, [0, 1])):
         for name in ("hd", "hd95", "assd"):
             expected = np.mean([cases[k][name][c] for k in finite])
-            assert by_id[c][name] == pytest.approx(expected, rel=1e-12)
+            assert by_id[c][name] == pytest.approx(expected, rel=rel)
         expected = np.mean([cases[k]["surface_dice"][c] for k in range(3)])
-        assert by_id[c]["surface_dice"] == pytest.approx(expected, rel=1e-12)
+        assert by_id[c]["surface_dice"] == pytest.approx(expected, rel=rel)
     assert by_id[2]["one_sided"] == 1 and by_id[2]["images"] == 2
     assert by_id[2]["surface_dice"] < by_id[1]["surface_dice"]
+    if device == "torch":
+        assert backends == [("torch", "cpu")] * 3
     run = CliRunner().invoke(cli, [*args, "--spacing", "1,1,1"])
     assert run.exit_code == 2 and "the file's header says" in run.output

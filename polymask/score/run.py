@@ -8,7 +8,8 @@ values and counts it. On the CPU, and on any Dask cluster, each worker decodes a
 it with the engine's numpy backend where it was read, so only one small row of counts per image
 comes back. With a CUDA device the workers only decode, and this process feeds the masks to the
 engine's torch backend, which counts batches of about ``batch_pixels`` pixels with one bincount
-on the GPU. Only the rows are kept, never masks, so memory grows by a few hundred bytes per
+on the GPU; it measures the surface distances (``--surface``) there too, with the torch exact
+distance transform. Only the rows are kept, never masks, so memory grows by a few hundred bytes per
 image whatever the image size.
 
 Nothing here imports torch: the engine does, for a CUDA device only, so that CPU scoring starts
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,27 +186,39 @@ def _decode_and_count(
         return _Counted(pair.key, None, out.problems)
     engine = NumpyConfusion(num_classes, ignore_index, boundary, keep_matrix)
     try:
+        spacing = _spacing(masks[0], out.spacing, surface)
+    except ValueError as exc:  # a spacing given that the header contradicts
+        return _Counted(pair.key, None, [Problem(str(pair.gt), str(exc))])
+    try:
         engine.update(*masks, names=(pair.gt, pair.pred))
     except MaskValueError as exc:
         return _Counted(pair.key, None, exc.problems)
     cells = engine.matrix.cells() if engine.matrix is not None else None
     counted = _Counted(pair.key, engine.compute()[0], cells=cells)
     if surface is not None:
-        try:
-            counted.surface = _surface(masks, engine.c, ignore_index, surface, out.spacing)
-        except ValueError as exc:  # a spacing given that the header contradicts
-            return _Counted(pair.key, None, [Problem(str(pair.gt), str(exc))])
+        counted.surface = _surface(masks, engine.c, ignore_index, surface, spacing)
     return counted
 
 
-def _surface(masks, c: int, ignore_index, options: SurfaceOptions, header_spacing) -> np.ndarray:
+def _surface(masks, c: int, ignore_index, options: SurfaceOptions, spacing) -> np.ndarray:
     """(4, C) surface distances of a decoded pair (a missing prediction: an empty one)."""
-    from polymask.score.volume_pairs import measure, pair_spacing
+    from polymask.score.volume_pairs import measure
 
     gt, pred = masks
     pred = np.zeros_like(gt) if pred is None else pred
-    spacing = pair_spacing(header_spacing, options.spacing, gt.ndim)
     return measure(gt, pred, c, spacing, ignore_index, options)
+
+
+def _spacing(
+    gt: np.ndarray, header: tuple[float, ...] | None, surface: SurfaceOptions | None
+) -> tuple[float, ...] | None:
+    """The spacing of a decoded pair: its header's, checked against the one given, before the
+    pair is counted (ValueError when they disagree); None without surface distances."""
+    if surface is None:
+        return None
+    from polymask.score.volume_pairs import pair_spacing
+
+    return pair_spacing(header, surface.spacing, gt.ndim)
 
 
 def score_folders(
@@ -260,8 +273,6 @@ def score_folders(
         )
     if device is not None and num_classes is not None and num_classes**2 > MAX_DEVICE_BINS:
         device = None  # the device counts every (gt, pred) bin; numpy only the classes present
-    if options.surface is not None:
-        device = None  # surface distances are measured where each pair is read, on the CPU
     drawing = None
     if gt_side.kind != "masks" or pred_side.kind != "masks":
         drawing = Drawing(settings, label_map)
@@ -378,9 +389,14 @@ def _count_in_workers(work, num_classes, ignore, options, run: _Run) -> tuple[Ro
 
 
 def _count_here(work, engine, options, run: _Run) -> tuple[Rows, int]:
-    """Workers decode; this process's engine checks and counts (on its device)."""
+    """Workers decode; this process's engine checks and counts (on its device), and measures
+    the surface distances there too, with the exact distance transform of the torch backend."""
     pairs = {p.key: p for p in work}
     keys = []
+    surfaces: list[np.ndarray | None] = []
+    surface = options.surface
+    if surface is not None:
+        surface = replace(surface, backend="torch", device=str(engine.device))
     problems, progress = run.problems, run.progress
     items = _Bounded(work, 3 * CHUNK * (options.workers or default_workers()))
     results = pmap(
@@ -391,18 +407,38 @@ def _count_here(work, engine, options, run: _Run) -> tuple[Rows, int]:
             items.consumed()
             problems += item.problems
             if item.gt is not None:
-                pair = pairs[item.key]
-                try:
-                    engine.update(item.gt, item.pred, names=(pair.gt, pair.pred))
+                counted = _count_decoded(item, pairs[item.key], engine, surface)
+                problems += counted.problems
+                if not counted.problems:
                     keys.append(item.key)
-                except MaskValueError as exc:
-                    problems += exc.problems
+                    surfaces.append(counted.surface)
             if progress:
                 progress(done)
     finally:  # an error or Ctrl-C here: the pool's feeder may wait at the gate, free it first
         items.stop()
         results.close()
-    return [(k, row, None) for k, row in zip(keys, engine.compute(), strict=True)], engine.c
+    rows = zip(keys, engine.compute(), surfaces, strict=True)
+    return [(k, row, measured) for k, row, measured in rows], engine.c
+
+
+def _count_decoded(
+    item: _Decoded, pair: MaskPair, engine, surface: SurfaceOptions | None
+) -> _Counted:
+    """One decoded pair into ``engine``, whose counts it keeps until ``compute``, and its surface
+    distances; only problems when its spacing or values are wrong."""
+    try:
+        spacing = _spacing(item.gt, item.spacing, surface)
+    except ValueError as exc:  # a spacing given that the header contradicts
+        return _Counted(item.key, None, [Problem(str(pair.gt), str(exc))])
+    try:
+        engine.update(item.gt, item.pred, names=(pair.gt, pair.pred))
+    except MaskValueError as exc:
+        return _Counted(item.key, None, exc.problems)
+    counted = _Counted(item.key)
+    if surface is not None:
+        masks = (item.gt, item.pred)
+        counted.surface = _surface(masks, engine.c, engine.ignore_index, surface, spacing)
+    return counted
 
 
 def _per_image(rows: Rows, num_classes: int, boundary: float | None) -> PerImage:
