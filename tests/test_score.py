@@ -217,7 +217,10 @@ def test_discovered_classes_refuse_ignore_in_predictions(tmp_path):
     pred[0, 0] = IGNORE
     _write(tmp_path, [(gt, pred)])
     r = score_folders(tmp_path / "pred", tmp_path / "gt", workers=1).report
-    assert r.problems[0].message == "value 255 is the ignore index, not a class"
+    assert r.problems[0].message == (
+        "value 255 is the ignore index, not a class; "
+        "--pred-ignore exclude leaves such pixels out of scoring"
+    )
 
 
 def test_palette_pngs_are_read_as_indices(tmp_path):

@@ -82,6 +82,14 @@ def _boundary(value: str | None) -> float | None:
     "negatives, or left out (listed either way).",
 )
 @click.option(
+    "--pred-ignore",
+    type=click.Choice(["error", "exclude"]),
+    default="error",
+    show_default=True,
+    help="Prediction pixels holding the ignore index (predictions drawn from annotations with "
+    "__ignore__ regions): an error, or left out of scoring like the ground truth's.",
+)
+@click.option(
     "--empty",
     type=click.Choice(["nan", "one", "zero"]),
     default="nan",
@@ -284,6 +292,7 @@ def score(
     gt,
     output_format,
     missing,
+    pred_ignore,
     empty,
     include_background,
     device,
@@ -362,6 +371,7 @@ def score(
             settings=settings,
             ignore_index=settings.ignore_index,
             missing=missing,
+            pred_ignore=pred_ignore,
             empty=empty,
             include_background=include_background,
             device=device,

@@ -74,6 +74,31 @@ class CountedValues:
         return int(rest[-1]) if rest.size else 0
 
 
+PRED_IGNORE_HINT = "; --pred-ignore exclude leaves such pixels out of scoring"
+"""Said where a prediction holds the ignore index: the option that accepts it."""
+
+
+def without_predicted_ignore(
+    gt: np.ndarray, pred: np.ndarray | None, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pair with the pixels the prediction marks ``ignore_index`` left out of scoring, as the
+    ground truth's are: ignore in the ground truth and background in the prediction there, so
+    that every count, band and surface leaves them out. The arrays themselves when there are
+    none (one comparison over the pixels); new ones otherwise, the inputs untouched."""
+    if (
+        pred is None
+        or ignore_index is None
+        or not np.issubdtype(pred.dtype, np.integer)
+        or ignore_index > np.iinfo(pred.dtype).max
+    ):
+        return gt, pred
+    marked = pred == ignore_index
+    if not marked.any():
+        return gt, pred
+    dtype = np.promote_types(gt.dtype, np.min_scalar_type(ignore_index))
+    return np.where(marked, ignore_index, gt.astype(dtype, copy=False)), np.where(marked, 0, pred)
+
+
 def value_problems(
     gt: tuple[Path, Values],
     pred: tuple[Path, Values] | None,
@@ -91,11 +116,12 @@ def value_problems(
         if bad:
             what = "outside the label map" if num_classes is not None else "too large a class id"
             ignore_note = f", ignore {allowed}" if allowed is not None else ""
+            hint = PRED_IGNORE_HINT if allowed is None and ignore_index in bad else ""
             problems.append(
                 Problem(
                     str(path),
                     f"value {', '.join(map(str, bad))} {what} "
-                    f"(classes 0..{limit - 1}{ignore_note})",
+                    f"(classes 0..{limit - 1}{ignore_note}){hint}",
                 )
             )
         elif (
@@ -105,7 +131,10 @@ def value_problems(
             and values.has(ignore_index)
         ):
             problems.append(
-                Problem(str(path), f"value {ignore_index} is the ignore index, not a class")
+                Problem(
+                    str(path),
+                    f"value {ignore_index} is the ignore index, not a class{PRED_IGNORE_HINT}",
+                )
             )
     if num_classes is not None or problems:
         return problems, 0

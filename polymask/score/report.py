@@ -148,6 +148,11 @@ class Settings(_Model):
     empty: Literal["nan", "one", "zero"]
     include_background: bool
     missing: Literal["error", "zero", "skip"]
+    pred_ignore: Literal["error", "exclude"] = Field(
+        "error",
+        description="Prediction pixels holding the ignore index: an error, or left out of "
+        "scoring (exclude).",
+    )
     boundary: float | None = Field(
         description="Band width: pixels when >= 1, else a fraction of the image diagonal."
     )

@@ -34,6 +34,7 @@ from polymask.labels import LabelMap
 from polymask.runtime.parallel import default_workers, is_cluster, pmap
 from polymask.runtime.scratch import scratch
 from polymask.score import metrics as M
+from polymask.score.checks import without_predicted_ignore
 from polymask.score.confusion import (
     MaskValueError,
     MatrixSum,
@@ -177,6 +178,7 @@ def _decode_and_count(
     drawing: Drawing | None,
     keep_matrix: bool,
     surface: SurfaceOptions | None = None,
+    pred_ignore: str = "error",
 ) -> _Counted:
     """Decode, check and count one pair where it is read (a local or cluster worker), so that
     only its (k, C) row of counts crosses to this process, never the masks."""
@@ -184,6 +186,8 @@ def _decode_and_count(
     masks = _read_pair(pair, out, drawing, reuse=True)
     if masks is None:
         return _Counted(pair.key, None, out.problems)
+    if pred_ignore == "exclude":
+        masks = without_predicted_ignore(*masks, ignore_index)
     engine = NumpyConfusion(num_classes, ignore_index, boundary, keep_matrix)
     try:
         spacing = _spacing(masks[0], out.spacing, surface)
@@ -373,6 +377,7 @@ def _count_in_workers(work, num_classes, ignore, options, run: _Run) -> tuple[Ro
         drawing=run.drawing,
         keep_matrix=run.matrix is not None,
         surface=options.surface,
+        pred_ignore=options.pred_ignore,
     )
     rows, c = [], num_classes or 1
     results = pmap(count, work, options.workers, COUNT_CHUNK, options.scheduler)
@@ -407,6 +412,10 @@ def _count_here(work, engine, options, run: _Run) -> tuple[Rows, int]:
             items.consumed()
             problems += item.problems
             if item.gt is not None:
+                if options.pred_ignore == "exclude":
+                    item.gt, item.pred = without_predicted_ignore(
+                        item.gt, item.pred, engine.ignore_index
+                    )
                 counted = _count_decoded(item, pairs[item.key], engine, surface)
                 problems += counted.problems
                 if not counted.problems:

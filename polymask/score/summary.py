@@ -158,6 +158,7 @@ def build_report(
             empty=options.empty,
             include_background=options.include_background,
             missing=options.missing,
+            pred_ignore=options.pred_ignore,
             boundary=options.boundary,
             surface_tolerance=options.surface.tolerance if options.surface else None,
             surface_percentile=options.surface.percentile if options.surface else None,

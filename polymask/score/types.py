@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from polymask.settings import Settings
 
 MissingPolicy = Literal["error", "zero", "skip"]
+PredIgnore = Literal["error", "exclude"]
 ReadAs = Literal["auto", "masks", "annotations"]
 
 
@@ -31,6 +32,10 @@ class ScoreOptions:
     labels: LabelMap | None = None
     ignore_index: int = DEFAULT_IGNORE_INDEX
     missing: MissingPolicy = "error"
+    pred_ignore: PredIgnore = "error"
+    """A prediction holding the ignore index: an error naming the file (a model's mask should
+    hold class ids), or ``exclude``, its pixels left out of scoring as the ground truth's are
+    (one annotator's ``__ignore__`` regions scored against another's)."""
     empty: M.EmptyPolicy = "nan"
     include_background: bool = False
     device: str = "auto"
