@@ -17,7 +17,9 @@ items:
   and its items carry what burning needs: the parsed annotation, or, for formats that index
   big files (COCO), where its entries are, so that each worker reads only its own images. A
   one-image file (LabelMe) needs no reading to be indexed (its key is its path) and is read
-  where it is burned.
+  where it is burned; only when no label map is given, so that the map is made of the labels
+  found, is it also read here, in the same pass that finds the other files' items. Its label
+  names are kept, not its shapes: those would make the index as large as the dataset.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from polymask.io.storage import file_sha256
 from polymask.labels import FoundLabels, LabelMap
 from polymask.model import ImageAnnotation
 from polymask.runtime.parallel import pmap
-from polymask.settings import Settings, collect_labels, resolve_label_map
+from polymask.settings import Settings, labels_of_file, resolve_label_map
 
 if TYPE_CHECKING:  # the rasterizer (shapely, rasterio) loads where an item is burned
     from polymask.raster import Rasterized
@@ -85,8 +87,6 @@ class Dataset:
     problems: list[Problem] = field(default_factory=list)
     labels: FoundLabels = field(default_factory=FoundLabels)
     files: int = 0
-    unread: list[InputFile] = field(default_factory=list)
-    """One-image files, whose labels are known only once they are read."""
 
 
 def read_dataset(files: Sequence[InputFile], settings: Settings, keys: KeyRule = "name") -> Dataset:
@@ -94,29 +94,50 @@ def read_dataset(files: Sequence[InputFile], settings: Settings, keys: KeyRule =
 
     Files of several images are read in the workers of ``settings``; a file that cannot be read
     at all is a problem and contributes no item. Colliding items are left out, each with a
-    problem naming the other sources.
+    problem naming the other sources. Without a label map in ``settings``, one-image files are
+    read in the workers too, for their labels; a file that cannot be read is skipped there, and
+    named where it is burned.
     """
     data = Dataset(files=len(files))
+    names = settings.labels is None
     singles: list[Item] = []
-    multi: list[tuple[InputFile, str]] = []
+    jobs: list[tuple[InputFile, str | None]] = []
     for file in files:
-        fmt = settings.fmt or detect_format(file.path)
-        if fmt in MULTI_IMAGE:
-            multi.append((file, fmt))
+        fmt = settings.fmt or (None if names else detect_format(file.path))
+        if names or fmt in MULTI_IMAGE:
+            jobs.append((file, fmt))  # a format not given is detected in the worker
         else:
             singles.append(Item(file.key, file, fmt))
-            data.unread.append(file)
-    read = partial(read_file, settings=settings, keys=keys)
-    found: dict[str, list[Item]] = {}
-    for path, items, problems, labels in pmap(
-        read, multi, settings.workers, chunksize=1, scheduler=settings.scheduler
+    index = partial(index_file, settings=settings, keys=keys)
+    # without names every job is a file of several images, a task each; with them most are
+    # one-image files, sent in chunks
+    chunksize = None if names else 1
+    found: dict[str, tuple[str, list[Item], list[Problem], FoundLabels]] = {}
+    for fmt, (path, items, problems, labels) in pmap(
+        index, jobs, settings.workers, chunksize=chunksize, scheduler=settings.scheduler
     ):
-        found[path] = items
+        found[path] = (fmt, items, problems, labels)
+    multi: list[Item] = []
+    for file, _ in jobs:  # merged in file order: the first use of a label is the first file's
+        fmt, items, problems, labels = found[str(file.path)]
+        (multi if fmt in MULTI_IMAGE else singles).extend(items)
         data.problems += problems
         data.labels.merge(labels)
-    items = singles + [item for file, _ in multi for item in found.get(str(file.path), [])]
-    data.items = unique_items(items, data.problems)
+    data.items = unique_items(singles + multi, data.problems)
     return data
+
+
+def index_file(
+    job: tuple[InputFile, str | None], settings: Settings, keys: KeyRule
+) -> tuple[str, tuple[str, list[Item], list[Problem], FoundLabels]]:
+    """Worker: a file's format (detected when None) and :func:`read_file`'s answer for it. A
+    one-image file is one item, and its labels alone are kept of reading it."""
+    file, fmt = job
+    fmt = fmt or detect_format(file.path)
+    if fmt in MULTI_IMAGE:
+        return fmt, read_file((file, fmt), settings, keys)
+    labels = labels_of_file(file, fmt, settings.format_options)
+    return fmt, (str(file.path), [Item(file.key, file, fmt)], [], labels)
 
 
 def read_file(
@@ -193,14 +214,12 @@ def dataset_label_map(
     settings: Settings, dataset: Dataset, masks: Iterable[str | Path] = ()
 ) -> tuple[LabelMap, str | None]:
     """The label map of a run over ``dataset``, by the one rule of :mod:`polymask.settings`,
-    and a note to show when its ids depend on the labels found. The labels of files read
-    while indexing are known already; one-image files are read for theirs only when no map is
-    given. Labels refused as class names are added to ``dataset.labels.problems``."""
+    and a note to show when its ids depend on the labels found (read while indexing: see
+    :func:`read_dataset`). Labels refused as class names are added to
+    ``dataset.labels.problems``."""
     fixed = resolve_label_map(settings, masks)
     if fixed is not None:
         return fixed, None
-    if dataset.unread:
-        dataset.labels.merge(collect_labels(dataset.unread, settings))
     return dataset.labels.label_map(settings.ignore_index)
 
 

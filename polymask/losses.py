@@ -57,10 +57,15 @@ per class, shape (C,) with ``batch_dice=True`` and (N, C) per sample with ``batc
 (0 for classes that do not count); for GeneralizedDiceLoss the loss per row, shape (1,) or (N,)
 (0 for a row left out). ``"sum"`` adds those terms. ``"mean"`` is the mean defined above, which
 for DiceLoss divides the sum by the summed ``weight x presence`` when every class is in every
-row's target. DiceCELoss with ``"none"`` returns the pair ``(lambda_dice * dice_terms,
-lambda_ce * ce_terms)``, the cross-entropy terms per pixel (N, *spatial) as torch gives them
-(0 at ignored pixels): the two have different shapes, and their sums give ``"sum"``, which is
-``lambda_dice * dice_sum + lambda_ce * ce_sum``; ``"mean"`` adds the two means.
+row's target. DiceCELoss with ``"none"`` gives a tensor in DiceLoss's layout, (C,) or (N, C):
+each entry is ``lambda_dice`` x the Dice term of that row and class plus ``lambda_ce`` x the
+cross-entropy (torch's, class weights included) summed over that row's pixels whose target is
+that class. So ``.sum(1)`` is each sample's loss (``batch_dice=False``), ``.sum(0)`` each
+class's, and the whole sum is ``"sum"``, ``lambda_dice * dice_sum + lambda_ce * ce_sum``.
+Background's entry holds its pixels' cross-entropy also where its Dice term does not count.
+MONAI's DiceCELoss refuses ``"none"``: its cross-entropy is per pixel and its Dice per class,
+and no element-wise sum of the two exists; grouping the pixels by their target class gives one.
+``"mean"`` adds the two means.
 
 torch is imported on first use of a loss class (module ``__getattr__``, PEP 562), not by
 ``import polymask.losses``: the scorer and the command line share this package and must not pay
@@ -272,9 +277,10 @@ def _define() -> dict[str, type]:
 
     class DiceCELoss(nn.Module):
         """``lambda_dice * DiceLoss + lambda_ce * cross-entropy`` on logits, same ignore index and
-        class weights in both terms. ``reduction="none"`` returns the pair ``(lambda_dice *
-        dice_terms, lambda_ce * ce_terms)``: Dice terms per class ((C,) or (N, C)) and
-        cross-entropy per pixel (N, *spatial), which cannot be added element by element."""
+        class weights in both terms. ``reduction="none"`` gives one term per class ((C,) with
+        ``batch_dice=True``, (N, C) without): the weighted Dice term plus the weighted
+        cross-entropy of the row's pixels of that target class (module docstring); the terms
+        add up to ``reduction="sum"``."""
 
         def __init__(
             self,
@@ -305,7 +311,7 @@ def _define() -> dict[str, type]:
             self.reduction = reduction
             self.lambda_dice, self.lambda_ce = float(lambda_dice), float(lambda_ce)
 
-        def forward(self, input: Tensor, target: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        def forward(self, input: Tensor, target: Tensor) -> Tensor:
             dice = self.dice(input, target)
             ignore = self.dice.ignore_index if self.dice.ignore_index is not None else -100
             weight = self.dice.weight.to(input) if self.dice.weight is not None else None
@@ -320,8 +326,18 @@ def _define() -> dict[str, type]:
                     reduction=self.reduction,
                 )
             if self.reduction == "none":
-                return self.lambda_dice * dice, self.lambda_ce * ce
+                ce = self._per_class(ce, target, input.shape[1])
             return self.lambda_dice * dice + self.lambda_ce * ce
+
+        def _per_class(self, ce: Tensor, target: Tensor, c: int) -> Tensor:
+            """Per-pixel cross-entropy (0 at ignored pixels) summed by the pixel's target class
+            in each row: (N, C), or (C,) over the batch as the Dice terms with ``batch_dice``."""
+            n = target.shape[0]
+            classes = target.long().reshape(n, -1)
+            if self.dice.ignore_index is not None:  # an ignored pixel adds its 0 to column 0
+                classes = classes.masked_fill(classes == self.dice.ignore_index, 0)
+            sums = ce.new_zeros(n, c).scatter_add(1, classes, ce.reshape(n, -1))
+            return sums.sum(0) if self.dice.batch_dice else sums
 
     defined = {
         "_DiceBase": _DiceBase,

@@ -33,7 +33,7 @@ from polymask.io.ownership import (
     check_free_or_ours,
     is_free_or_ours,
 )
-from polymask.io.storage import as_path, atomic_write, file_sha256, is_local
+from polymask.io.storage import atomic_write, file_sha256, is_local
 from polymask.io.walk import walk_files
 from polymask.labels import LabelMap
 from polymask.model import ImageAnnotation
@@ -387,15 +387,22 @@ def _read_geotiff_mask(path: Path) -> np.ndarray:
 
 
 def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str:
-    """Write the overlay; returns why it could not be made (no image), or ''."""
+    """Write the overlay; returns why it could not be made (no image, or one that cannot be
+    read at the mask's size within the budget), or ''. The image is read upright by its EXIF
+    orientation, the frame its annotation was drawn in (:mod:`polymask.io.images`)."""
     from PIL import Image
 
+    from polymask.io.images import read_upright
     from polymask.visualize import overlay
 
     if ann.image_data is None and ann.image_path is None:
         return "no overlay: the image is outside the dataset folder"
+    if ann.image_data:
+        source, name = ann.image_data, "imageData"
+    else:
+        source, name = ann.image_path, f"image {ann.image_path}"
     try:
-        rgb = _overlay_image(ann, classes.shape)
+        rgb = read_upright(source, classes.shape[::-1], name, OVERLAY_COST)
         picture = overlay(rgb, classes)
     except (OSError, ValueError) as exc:
         return f"no overlay: {exc}"
@@ -408,36 +415,3 @@ def _write_overlay(ann: ImageAnnotation, classes: np.ndarray, path: Path) -> str
 OVERLAY_COST = 12
 """Bytes a pixel of the largest array an overlay makes (its float32 RGB picture): the image
 is decoded only when that array fits the memory budget (:mod:`polymask.limits`)."""
-
-
-def _overlay_image(ann: ImageAnnotation, shape: tuple[int, int]) -> np.ndarray:
-    """The annotation's image as (H, W, 3) uint8, its size checked from the header before a
-    pixel is decoded: it must match the mask and fit the budget at :data:`OVERLAY_COST`.
-    A special file is refused unopened (a FIFO would block the read forever), and a truncated
-    image is an error naming the image (Pillow raises OSError), never a picture padded with
-    grey. Raises ValueError."""
-    from PIL import Image
-
-    from polymask.io.masks import quiet_bomb_warning
-    from polymask.io.walk import special_kind
-    from polymask.limits import check_size
-
-    name = "imageData" if ann.image_data else f"image {ann.image_path}"
-    if not ann.image_data:
-        kind = special_kind(as_path(ann.image_path))
-        if kind is not None:
-            raise ValueError(f"{name} is {kind}, not a regular file")
-    try:
-        source = (
-            io.BytesIO(ann.image_data) if ann.image_data else as_path(ann.image_path).open("rb")
-        )
-        with source, quiet_bomb_warning(), Image.open(source) as img:
-            width, height = img.size
-            if (height, width) != shape:
-                raise ValueError(f"image is {width}x{height}, mask is {shape[1]}x{shape[0]}")
-            reason = check_size(width, height, OVERLAY_COST)
-            if reason:
-                raise ValueError(f"{name}: {reason}")
-            return np.asarray(img.convert("RGB"))
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{name}: {exc}") from None

@@ -199,15 +199,17 @@ def collect_labels(files: Iterable[InputFile], settings: Settings) -> FoundLabel
     files declare. Files that cannot be read are skipped here: reading them for the work
     reports why."""
     found = FoundLabels()
-    labels_of = partial(_labels_of, fmt=settings.fmt, format_options=settings.format_options)
+    labels_of = partial(labels_of_file, fmt=settings.fmt, format_options=settings.format_options)
     for labels in pmap(labels_of, files, settings.workers, scheduler=settings.scheduler):
         found.merge(labels)
     return found
 
 
-def _labels_of(
+def labels_of_file(
     item: InputFile, fmt: str | None, format_options: FormatOptions | None
 ) -> FoundLabels:
+    """The labels one file uses (nothing for a file that cannot be read): read as for burning,
+    so that a label counts exactly where its shape would be burned."""
     from polymask.formats import load_annotations
 
     found = FoundLabels()

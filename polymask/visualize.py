@@ -205,6 +205,11 @@ def find_image(images: Path | None, key: str) -> Path | None:
     return None
 
 
+ERROR_MAP_COST = 24
+"""Bytes a pixel of the largest arrays an error map makes of its image (two float32 RGB
+pictures in :func:`paint_kinds`): the image is decoded only when they fit the budget."""
+
+
 def write_error_map(
     out: Path,
     key: str,
@@ -214,7 +219,9 @@ def write_error_map(
     images: Path | None = None,
 ) -> Path:
     """Write ``out/KEY.png`` of a pair's class maps (``pred`` None: a missing prediction, all
-    background); the image under ``images`` is used when found at the right size.
+    background); the image under ``images`` is used when found and readable, upright by its
+    EXIF orientation, at the masks' size and within the memory budget
+    (:func:`polymask.io.images.read_upright`).
 
     The PNG is marked as an error map (a text chunk), so a later run may replace it and nothing
     else: a file under that name without the mark raises
@@ -223,12 +230,15 @@ def write_error_map(
     from PIL import Image, PngImagePlugin
 
     pred = pred if pred is not None else np.zeros_like(gt)
+    from polymask.io.images import ImageReadError, read_upright
+
     picture = None
     found = find_image(images, key)
     if found is not None:
-        with Image.open(found) as img:
-            rgb = np.asarray(img.convert("RGB"))
-        picture = rgb if rgb.shape[:2] == gt.shape else None
+        try:
+            picture = read_upright(found, gt.shape[::-1], f"image {found}", ERROR_MAP_COST)
+        except ImageReadError:
+            pass  # drawn on black, as without an image
     path = out / f"{key}.png"
     check_free_or_ours(path, "error-map")
     mark = PngImagePlugin.PngInfo()

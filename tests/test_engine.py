@@ -51,7 +51,10 @@ def test_gpu_route_on_cpu_torch_gives_the_numpy_report(tmp_path, boundary, worke
         assert (a is None and b is None) or np.array_equal(a, b)
     report = numpy_result.report
     assert report.images_scored == 8 and report.settings.num_classes == 11
-    assert [p.message for p in report.problems] == ["value 255 is the ignore index, not a class"]
+    assert [p.message for p in report.problems] == [
+        "value 255 is the ignore index, not a class; "
+        "--pred-ignore exclude leaves such pixels out of scoring"
+    ]
 
 
 @pytest.mark.parametrize("scheduler", ["dask", "tcp://127.0.0.1:8786"])

@@ -382,8 +382,9 @@ def test_generalized_dice_reductions():
 
 @pytest.mark.parametrize("batch_dice", [True, False])
 def test_dice_ce_reductions(batch_dice):
-    """ "sum" and "none" follow torch's cross-entropy for the CE term; "none" returns the two
-    scaled terms, which have different shapes."""
+    """ "sum" follows torch's cross-entropy for the CE term; "none" puts each pixel's
+    cross-entropy in the column of its target class, beside that class's Dice term, and the
+    terms add up to "sum"."""
     target, _ = _batch(6)
     gen = torch.Generator().manual_seed(2)
     logits = torch.randn(3, 4, 6, 7, dtype=torch.float64, generator=gen)
@@ -397,13 +398,53 @@ def test_dice_ce_reductions(batch_dice):
             logits, t, weight=weight, ignore_index=IGNORE, reduction=reduction
         )
 
-    dice_terms, ce_terms = DiceCELoss(lambda_dice=0.3, lambda_ce=0.7, reduction="none", **args)(
-        logits, t
+    terms = DiceCELoss(lambda_dice=0.3, lambda_ce=0.7, reduction="none", **args)(logits, t)
+    per_pixel = ce("none")
+    by_class = torch.stack(  # brute force: each class's pixels, row by row
+        [torch.stack([per_pixel[n][t[n] == c].sum() for c in range(4)]) for n in range(3)]
     )
-    torch.testing.assert_close(dice_terms, 0.3 * DiceLoss(reduction="none", **args)(logits, t))
-    torch.testing.assert_close(ce_terms, 0.7 * ce("none"))
-    assert ce_terms.shape == t.shape and (ce_terms[t == IGNORE] == 0).all()
+    expected_ce = by_class.sum(0) if batch_dice else by_class
+    dice_terms = DiceLoss(reduction="none", **args)(logits, t)
+    assert terms.shape == ((4,) if batch_dice else (3, 4))
+    torch.testing.assert_close(terms, 0.3 * dice_terms + 0.7 * expected_ce)
     total = DiceCELoss(lambda_dice=0.3, lambda_ce=0.7, reduction="sum", **args)(logits, t)
     dice_sum = DiceLoss(reduction="sum", **args)(logits, t)
     assert total.item() == pytest.approx(0.3 * dice_sum.item() + 0.7 * ce("sum").item(), abs=1e-9)
-    assert total.item() == pytest.approx((dice_terms.sum() + ce_terms.sum()).item(), abs=1e-9)
+    assert total.item() == pytest.approx(terms.sum().item(), abs=1e-9)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_dice_ce_none_by_hand(include_background):
+    """One row of three pixels: class 0 (p = 3/4), class 1 (p = 3/4), one ignored. Per class
+    I = 3/4, P = 1, G = 1: Dice 3/4, loss 1/4; each counted pixel's cross-entropy ln(4/3),
+    times its class weight (1, 3)."""
+    ln3 = float(np.log(3.0))
+    logits = torch.tensor([[[[ln3, 0.0, 5.0]], [[0.0, ln3, -2.0]]]], dtype=torch.float64)
+    target = torch.tensor([[[0, 1, IGNORE]]])
+    ln = np.log(4 / 3)
+    dice_0 = 0.5 * 0.25 if include_background else 0.0  # background's Dice counts only if asked
+    expected = np.array([[dice_0 + 2 * ln, 0.5 * 3 * 0.25 + 2 * 3 * ln]])
+    for batch_dice, want in ((False, expected), (True, expected[0])):  # one row either way
+        loss = DiceCELoss(
+            weight=[1.0, 3.0],
+            include_background=include_background,
+            batch_dice=batch_dice,
+            lambda_dice=0.5,
+            lambda_ce=2.0,
+            reduction="none",
+        )
+        np.testing.assert_allclose(loss(logits, target).numpy(), want, rtol=0, atol=1e-12)
+
+
+def test_dice_ce_none_has_the_gradient_of_sum():
+    """The per-class terms are a regrouping of "sum": their sum back-propagates the same."""
+    target, _ = _batch(7)
+    t = torch.from_numpy(target)
+    grads = []
+    for reduction in ("none", "sum"):
+        logits = torch.randn(
+            3, 4, 6, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+        ).requires_grad_()
+        DiceCELoss(batch_dice=False, reduction=reduction)(logits, t).sum().backward()
+        grads.append(logits.grad)
+    torch.testing.assert_close(grads[0], grads[1])

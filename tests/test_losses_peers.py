@@ -260,6 +260,46 @@ def test_weighted_dice_ce_sum_equals_monai():
     torch.testing.assert_close(ours, theirs.to(ours), **TOL)
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_dice_ce_none_regroups_monai_sum(batch):
+    """MONAI's DiceCELoss refuses "none": its Dice is per class, its cross-entropy per pixel.
+    polymask sums each pixel's cross-entropy into its target class's entry. Where the
+    definitions agree (every class present, background counted) each entry is MONAI's Dice
+    term of that class plus that regrouped cross-entropy, and the entries add up to MONAI's
+    "sum"."""
+    logits, target = _logits(10), _target(10)
+    ours = DiceCELoss(
+        ignore_index=None,
+        smooth=1e-5,
+        include_background=True,
+        batch_dice=batch,
+        lambda_dice=0.4,
+        lambda_ce=1.5,
+        reduction="none",
+    )(logits, target)
+    with pytest.raises(ValueError, match="none"):
+        monai_losses.DiceCELoss(reduction="none")
+    dice = _monai("DiceLoss", True, batch, 1e-5, "none", softmax=True)(logits, target[:, None])
+    per_pixel = F.cross_entropy(logits, target, reduction="none")
+    by_class = (_one_hot(target, 4) * per_pixel[:, None]).sum((2, 3))
+    expected = 0.4 * dice.reshape(ours.shape).to(ours) + 1.5 * (
+        by_class.sum(0) if batch else by_class
+    )
+    torch.testing.assert_close(ours, expected, **TOL)
+    total = monai_losses.DiceCELoss(
+        include_background=True,
+        to_onehot_y=True,
+        softmax=True,
+        batch=batch,
+        smooth_nr=1e-5,
+        smooth_dr=1e-5,
+        lambda_dice=0.4,
+        lambda_ce=1.5,
+        reduction="sum",
+    )(logits, target[:, None])
+    torch.testing.assert_close(ours.sum(), total.to(ours), **TOL)
+
+
 # segmentation_models_pytorch (it needs torchvision, which does not import beside this torch
 # build, so its DiceLoss is reproduced here)
 
