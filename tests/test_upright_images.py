@@ -93,3 +93,31 @@ def test_a_photo_of_another_size_upright_is_named(photo):
     folder, _ = photo
     with pytest.raises(ImageReadError, match=r"photo.jpg: image is 16x24, its mask 24x16"):
         read_upright(folder / "photo.jpg", (24, 16), str(folder / "photo.jpg"), 3)
+
+
+def test_a_size_taken_from_the_photo_is_its_upright_size(photo, tmp_path):
+    """An annotation that declares no size takes the photo's: the upright one, the frame its
+    polygons were drawn in, so the mask stands as the photo does."""
+    import json
+
+    folder, upright = photo
+    doc = json.loads((folder / "photo.json").read_text())
+    doc["imageWidth"] = doc["imageHeight"] = None
+    (folder / "photo.json").write_text(json.dumps(doc))
+    out = tmp_path / "masks"
+    r = CliRunner().invoke(cli, ["rasterize", str(folder), "-o", str(out), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    mask = read_mask(out / "photo.png")
+    assert mask.shape == upright.shape[:2] == (24, 16)
+    assert (mask[:8] == 1).all() and (mask[8:] == 0).all()
+
+
+def test_the_score_page_shows_the_photo_upright(photo):
+    from polymask.report.html.gallery import load_photo
+
+    folder, upright = photo
+    shown = load_photo(folder / "photo.jpg", upright.shape[:2], (12, 8)).astype(int)
+    halved = upright.reshape(12, 2, 8, 2, 3).mean(axis=(1, 3))  # BOX resampling by 2
+    assert np.abs(shown - halved).mean() < 3
+    assert shown[:4].mean() > 200 and shown[4:].mean() < 70  # the bright third on top
+    assert "upright" in load_photo(folder / "photo.jpg", (16, 24), (8, 12))

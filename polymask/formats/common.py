@@ -317,9 +317,13 @@ def _inside(root: str) -> tuple[str, str]:
 
 
 def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
-    """Width and height from the image file's header (no pixels decoded), within the memory
-    budget. A special file is refused unopened: reading a FIFO waits for a writer forever."""
-    from PIL import Image, UnidentifiedImageError
+    """Width and height from the image file's header (no pixels decoded), upright: swapped
+    for an EXIF orientation that turns the picture, since annotation tools show it turned and
+    polygons are drawn in that frame (:mod:`polymask.io.images`). Within the memory budget. A
+    special file is refused unopened: reading a FIFO waits for a writer forever."""
+    from PIL import ExifTags, Image, UnidentifiedImageError
+
+    from polymask.io.images import TURNED
 
     kind = special_kind(path)
     if kind is not None:
@@ -328,6 +332,8 @@ def image_size(path: Path, file: str, where: str) -> tuple[int, int]:
     try:
         with path.open("rb") as f, quiet_bomb_warning(), Image.open(f) as img:
             size = img.size
+            if img.getexif().get(ExifTags.Base.Orientation, 1) in TURNED:
+                size = size[::-1]
     except FileNotFoundError:
         raise AnnotationError(
             [Problem(file, f"image not found: {path}", where, code="PM022")]

@@ -108,24 +108,29 @@ def _flat_image(rgb: np.ndarray):
 
 
 def load_photo(path: Path, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray | str:
-    """The image at ``path`` shrunk to ``size`` (height, width) as RGB, or why it cannot be
-    used: it must have the masks' ``shape`` and fit the memory budget, checked from its
-    header before its pixels are decoded (a JPEG is decoded at a reduced scale)."""
-    from PIL import Image
+    """The image at ``path`` turned upright by its EXIF orientation (the frame its masks are
+    in: :mod:`polymask.io.images`) and shrunk to ``size`` (height, width) as RGB, or why it
+    cannot be used: upright, it must have the masks' ``shape`` and fit the memory budget,
+    checked from its header before its pixels are decoded (a JPEG is decoded at a reduced
+    scale)."""
+    from PIL import ExifTags, Image, ImageOps
 
+    from polymask.io.images import TURNED
     from polymask.io.masks import quiet_bomb_warning
     from polymask.limits import check_size
 
     try:
         with quiet_bomb_warning(), Image.open(path) as img:
-            width, height = img.size
+            turned = img.getexif().get(ExifTags.Base.Orientation, 1) in TURNED
+            width, height = img.size[::-1] if turned else img.size
             if (height, width) != shape:
-                return f"{path} is {width}x{height}, the masks {shape[1]}x{shape[0]}"
+                return f"{path} is {width}x{height} upright, the masks {shape[1]}x{shape[0]}"
             reason = check_size(width, height, PHOTO_COST)
             if reason:
                 return f"{path}: {reason}"
-            img.draft("RGB", (size[1], size[0]))
-            rgb = img.convert("RGB").resize((size[1], size[0]), Image.Resampling.BOX)
+            img.draft("RGB", (size[0], size[1]) if turned else (size[1], size[0]))
+            upright = ImageOps.exif_transpose(img.convert("RGB") if img.mode != "RGB" else img)
+            rgb = upright.convert("RGB").resize((size[1], size[0]), Image.Resampling.BOX)
             return np.asarray(rgb)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return f"{path}: {exc}"
