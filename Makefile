@@ -9,7 +9,8 @@ OUT    ?= out
 
 .PHONY: install demo train-demo test lint sanitize clean
 
-SOURCES := pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c
+SOURCES := pyproject.toml Makefile polymask/raster/_scanfill.c polymask/io/_pngrows.c \
+	tests/requirements-peers.txt
 
 $(VENV)/.installed-demo: $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,7 @@ $(VENV)/.installed: $(SOURCES)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev,torch,dask,fast,plot,medical]"
+	$(BIN)/python -m pip install -q --no-deps -r tests/requirements-peers.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -238,8 +238,13 @@ def byte_pairs(draw, max_side=24):
     else:
         gt = draw(arrays(np.uint8, (h, w), elements=values))
         pred = draw(arrays(np.uint8, (h, w), elements=values))
-    if draw(st.booleans()):  # a view that skips a leading column, like a PNG row's filter byte
+    layout = draw(st.sampled_from(["C", "view", "F", "mixed"]))
+    if layout == "view":  # a view that skips a leading column, like a PNG row's filter byte
         gt, pred = (np.pad(a, ((0, 0), (1, 0)))[:, 1:] for a in (gt, pred))
+    elif layout == "F":  # Fortran order, as nibabel returns NIfTI volumes
+        gt, pred = np.asfortranarray(gt), np.asfortranarray(pred)
+    elif layout == "mixed":
+        gt = np.asfortranarray(gt)
     return gt, pred
 
 

@@ -281,6 +281,10 @@ def byte_table(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     n = gt.size
     if n == 0:
         return np.zeros((256, 1), np.int64)
+    if gt.flags.f_contiguous and pred.flags.f_contiguous and not gt.flags.c_contiguous:
+        # NIfTI volumes come in Fortran order: walk their memory in order (about 8x faster
+        # than strided), the counts do not depend on it
+        gt, pred = gt.T, pred.T
     flat = scratch("joint", n, np.uint16)
     joint = flat.reshape(gt.shape)
     np.left_shift(pred, 8, out=joint, dtype=np.uint16)
