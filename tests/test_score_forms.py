@@ -593,9 +593,8 @@ def test_surface_distances_are_the_mean_of_each_cases_values(tmp_path, device, m
     rel = 1e-12
     if device == "torch":
         pytest.importorskip("torch")
-        from polymask.score import run as score_run
-
         import polymask.score.volume_pairs as volume_pairs
+        from polymask.score import run as score_run
 
         monkeypatch.setattr(score_run, "_engine_device", lambda options: "cpu")
         real, backends = volume_pairs.surface_metrics, []
