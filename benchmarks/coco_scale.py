@@ -9,11 +9,15 @@ COCO's are. ``area`` and ``bbox`` are what COCO derives from the segmentation (p
 file is written as it is generated (100,000 images, ~420 MB, never held in memory) and kept in
 ``--data`` under its size and seed, for the next run.
 
-Each run is a fresh process under ``/usr/bin/time -v`` (wall time and peak RSS) writing into a
-fresh, empty folder, and rounds alternate between the tools, so a busy machine slows them alike:
+Each run is a fresh process under ``/usr/bin/time -v`` (wall time, peak RSS and the CPU time of
+the main process) writing into a fresh, empty folder, and rounds alternate between the tools, so
+a busy machine slows them alike; the one-minute load average before each run is reported too
+(on a shared machine, other users' work takes cores the workers would have had):
 
 - ``polymask rasterize FILE -o OUT -j 1``, then the same with ``-j 2`` (peak RSS is that of the
-  largest single process, not the sum over workers);
+  largest single process, not the sum over workers; the main process's CPU time is what it did
+  itself, indexing the file and sending the work, which the workers wait for or share the cores
+  with);
 - the pycocotools loop (``benchmarks/coco_peer.py``): ``COCO(file)``, ``annToMask`` per
   annotation painted in file order with its category_id, a palette PNG per image, on the first
   ``--peer-images`` images. Its ms/image counts its start and ``COCO(file)`` once over the whole
@@ -24,10 +28,17 @@ class maps pixel for pixel: compared as category ids where OUT/labels.txt gives 
 category_id (or is absent), else through OUT/labels.txt by class name; the report says which.
 Exits 1 when a polymask run fails or a mask differs.
 
+With ``--results``, a COCO results file is also generated for each instances file, as a
+segmentation model writes one (1-4 detections of each annotation, 2.5 on average, scored in
+[0.05, 1); its polygons with every vertex moved by up to 2 px, crowd regions as compressed RLE
+strings; about 45 MB at 5,000 images), and ``polymask score RESULTS FILE -j 1`` is timed the
+same way, its peak RSS set against the results file's size.
+
     python -m benchmarks.coco_scale [--sizes 5000,100000] [--repeat 1] [--seed 0]
         [--peer-images K]  # pycocotools on the first K images only (default: all)
         [--data DIR]       # generated files, reused by (size, seed) (default: a temporary one)
         [--out DIR]        # where outputs go (/dev/shm: no disk stalls in the timings)
+        [--results]        # also time polymask score on a generated results file
 """
 
 from __future__ import annotations
@@ -202,6 +213,66 @@ def coco_file(data: Path, images: int, seed: int) -> tuple[Path, dict[str, int]]
     return path, json.loads(meta.read_text())
 
 
+def write_results(instances: Path, path: Path, seed: int = 0) -> dict[str, int]:
+    """Write a COCO results file for the instances file (see the module docstring), detection
+    by detection; returns its counts."""
+    from pycocotools import mask as mu
+
+    rng = np.random.default_rng([seed, 1])  # not the instances file's stream
+    doc = json.loads(instances.read_text(encoding="utf-8"))
+    counts = {"detections": 0, "rle": 0}
+    dump = json.JSONEncoder(separators=(",", ":")).encode
+    sep = ""
+    with path.open("w", encoding="utf-8") as f:
+        f.write("[\n")
+        for ann in doc["annotations"]:
+            for _ in range(int(rng.integers(1, 5))):
+                cat = ann["category_id"]
+                if rng.random() < 0.1:  # a confusion with another class
+                    cat = CATEGORY_IDS[int(rng.integers(len(CATEGORY_IDS)))]
+                seg = ann["segmentation"]
+                if isinstance(seg, dict):
+                    rle = mu.frPyObjects(seg, HEIGHT, WIDTH)
+                    box = mu.toBbox(rle).tolist()
+                    seg = {"size": [HEIGHT, WIDTH], "counts": rle["counts"].decode("ascii")}
+                    counts["rle"] += 1
+                else:
+                    parts = [np.asarray(p).reshape(-1, 2) for p in seg]
+                    moved = [
+                        np.round(np.clip(p + rng.uniform(-2, 2, p.shape), 0, (WIDTH, HEIGHT)), 2)
+                        for p in parts
+                    ]
+                    lo, hi = np.concatenate(moved).min(0), np.concatenate(moved).max(0)
+                    box = [*lo.tolist(), *np.round(hi - lo, 2).tolist()]
+                    seg = [p.ravel().tolist() for p in moved]
+                det = {
+                    "image_id": ann["image_id"],
+                    "category_id": cat,
+                    "segmentation": seg,
+                    "bbox": box,
+                    "score": float(rng.uniform(0.05, 1.0)),
+                }
+                f.write(sep + dump(det))
+                sep = ",\n"
+                counts["detections"] += 1
+        f.write("\n]\n")
+    return counts
+
+
+def results_file(data: Path, instances: Path, seed: int) -> tuple[Path, dict[str, int]]:
+    """The generated results file of the instances file ``instances`` in ``data``, written if
+    absent."""
+    path = data / f"{instances.stem}-results.json"
+    meta = path.with_suffix(".counts.json")
+    if not (path.exists() and meta.exists()):
+        print(f"generating {path} ...", file=sys.stderr)
+        partial = path.with_suffix(f".partial-{os.getpid()}")
+        counts = write_results(instances, partial, seed)
+        partial.replace(path)
+        meta.write_text(json.dumps(counts))
+    return path, json.loads(meta.read_text())
+
+
 # --- timed runs -----------------------------------------------------------------------------
 
 
@@ -211,20 +282,25 @@ class Run:
     rss_mib: float
     rc: int
     log: Path
+    cpu_s: float = math.nan
+    """User and system time of the process itself (its workers' not counted)."""
+    load: float = math.nan
+    """The one-minute load average when it started."""
 
 
 RSS_WRAPPER = (
     "import resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
     "rc = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w'), stderr=subprocess.STDOUT)\n"
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
-    " rc.returncode)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(time.perf_counter() - t, u.ru_maxrss, rc.returncode, u.ru_utime + u.ru_stime)\n"
 )
 
 
 def timed(cmd: list[str], log: Path) -> Run:
     """Run ``cmd`` under ``/usr/bin/time -v`` (where there is none, a Python parent that reads
-    the same two figures), its output to ``log``."""
+    the same figures), its output to ``log``."""
+    load = os.getloadavg()[0]
     if Path("/usr/bin/time").exists():
         report = log.with_suffix(".time")
         with log.open("w") as out:
@@ -236,11 +312,12 @@ def timed(cmd: list[str], log: Path) -> Run:
         h, m, s = clock.groups()
         wall = int(h or 0) * 3600 + int(m) * 60 + float(s)
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-        return Run(wall, rss / 1024, rc, log)
+        cpu = sum(map(float, re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text)))
+        return Run(wall, rss / 1024, rc, log, cpu, load)
     out = subprocess.run(
         [sys.executable, "-c", RSS_WRAPPER, str(log), *cmd], capture_output=True, text=True
     ).stdout.split()
-    return Run(float(out[0]), int(out[1]) / 1024, int(out[2]), log)
+    return Run(float(out[0]), int(out[1]) / 1024, int(out[2]), log, float(out[3]), load)
 
 
 def polymask_cmd() -> list[str]:
@@ -304,13 +381,15 @@ class Row:
     wall_s: float
     ms_per_image: float
     rss_mib: float
+    cpu_s: float
     failed: str = ""
 
 
 def measure_size(
     file: Path, counts: dict[str, int], repeat: int, peer_images: int | None, tmp: Path
-) -> tuple[list[Row], str, bool]:
-    """Rows of the table for one file, the comparison's line, and whether polymask failed."""
+) -> tuple[list[Row], str, bool, list[float]]:
+    """Rows of the table for one file, the comparison's line, whether polymask failed, and the
+    load averages the runs started at."""
     n = counts["images"]
     k = min(peer_images or n, n)
     runs: dict[str, list[Run]] = {"j1": [], "j2": [], "peer": []}
@@ -348,30 +427,53 @@ def measure_size(
     def row(tool: str, workers: int, key: str, images: int) -> Row:
         wall = statistics.median(r.wall_s for r in runs[key])
         rss = statistics.median(r.rss_mib for r in runs[key])
+        cpu = statistics.median(r.cpu_s for r in runs[key])
         bad = [r.rc for r in runs[key] if r.rc != 0]
         if key == "peer":  # fixed costs once over the file, the loop per image
             ms = (wall + statistics.median(loops) * (n / images - 1)) / n * 1000
         else:
             ms = wall / images * 1000
-        return Row(tool, workers, images, wall, ms, rss, f"exit {bad[0]}" if bad else "")
+        return Row(tool, workers, images, wall, ms, rss, cpu, f"exit {bad[0]}" if bad else "")
 
     rows = [
         row("polymask rasterize", 1, "j1", n),
         row("polymask rasterize", 2, "j2", n),
         row("pycocotools loop", 1, "peer", k),
     ]
-    return rows, check, failed
+    loads = [r.load for key in runs for r in runs[key]]
+    return rows, check, failed, loads
+
+
+def measure_score(
+    results: Path, instances: Path, repeat: int, tmp: Path
+) -> tuple[float, float, bool]:
+    """Median wall seconds and peak RSS (MiB) of ``polymask score RESULTS INSTANCES -j 1``
+    over ``repeat`` runs, and whether a run failed."""
+    runs = []
+    for rnd in range(repeat):
+        log = tmp / f"score-{results.stem}-{rnd}.log"
+        cmd = [*polymask_cmd(), "score", str(results), str(instances), "-j", "1"]
+        run = timed([*cmd, "--missing", "zero", "--device", "cpu"], log)
+        if run.rc not in (0, 1):
+            print(f"polymask score failed (exit {run.rc}):\n{tail(run.log)}", file=sys.stderr)
+            return math.nan, math.nan, True
+        runs.append(run)
+    wall = statistics.median(r.wall_s for r in runs)
+    return wall, statistics.median(r.rss_mib for r in runs), False
 
 
 def print_table(rows: list[Row]) -> None:
     peer = rows[-1].ms_per_image
-    print("| tool | workers | images | wall s | ms/image | peak RSS MiB | vs pycocotools |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| tool | workers | images | wall s | ms/image | peak RSS MiB | vs pycocotools "
+        "| main process CPU s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = f"failed ({r.failed})" if r.failed else f"{peer / r.ms_per_image:.2f}x"
         print(
             f"| {r.tool} | {r.workers} | {r.images} | {r.wall_s:.2f} | {r.ms_per_image:.2f} "
-            f"| {r.rss_mib:.0f} | {ratio} |"
+            f"| {r.rss_mib:.0f} | {ratio} | {r.cpu_s:.2f} |"
         )
 
 
@@ -387,6 +489,11 @@ def main() -> None:
         "still counts loading the whole file once",
     )
     ap.add_argument("--data", type=Path, help="generated files, reused by size and seed")
+    ap.add_argument(
+        "--results",
+        action="store_true",
+        help="also generate a COCO results file of each size and time polymask score on it",
+    )
     ap.add_argument(
         "--out",
         type=Path,
@@ -411,13 +518,14 @@ def main() -> None:
         print(f"polymask: {' '.join(polymask_cmd())} rasterize FILE -o OUT -j 1|2")
         print(f"peer: {sys.executable} {PEER} FILE OUT --images K")
         for (file, counts), n in zip(files, sizes, strict=True):
-            rows, check, bad = measure_size(file, counts, a.repeat, a.peer_images, tmp)
+            rows, check, bad, loads = measure_size(file, counts, a.repeat, a.peer_images, tmp)
             failed |= bad
             mb = file.stat().st_size / 1e6
             print(
                 f"\n{n} images of {WIDTH}x{HEIGHT}, {counts['annotations']} annotations "
                 f"({counts['polygons']} polygons, {counts['crowd']} crowd RLE), {mb:.1f} MB, "
-                f"seed {a.seed}; median of {a.repeat} round(s)"
+                f"seed {a.seed}; median of {a.repeat} round(s); load average "
+                f"{min(loads):.2f}-{max(loads):.2f} as the runs started"
             )
             print_table(rows)
             if rows[-1].images < n:
@@ -427,6 +535,16 @@ def main() -> None:
                     "counted once over the whole file"
                 )
             print(check)
+            if a.results:
+                res, found = results_file(a.data or tmp / "data", file, a.seed)
+                wall, rss, bad = measure_score(res, file, a.repeat, tmp)
+                failed |= bad
+                mb = res.stat().st_size / 1e6
+                print(
+                    f"polymask score {res.name} {file.name} -j 1: {found['detections']} "
+                    f"detections ({found['rle']} compressed RLE), {mb:.1f} MB; wall {wall:.2f} s, "
+                    f"peak RSS {rss:.0f} MiB ({rss * 1.048576 / mb:.1f}x the file)"
+                )
     if failed:
         sys.exit(1)
 

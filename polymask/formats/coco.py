@@ -31,7 +31,6 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from operator import mul
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -189,7 +188,8 @@ _CATEGORY_LIST = TypeAdapter(list[CocoCategory])
 # takes and gives the same values (tests/formats/test_coco_fast.py holds the two equal); an
 # element it refuses is left to pydantic, which reads it again and says why, so every problem
 # keeps its text, path and place. Structs are duck-typed for the models: the code below reads
-# the same attributes from either.
+# the same attributes from either. The coordinate, side and RLE mirrors serve COCO results
+# files too (polymask.formats.coco_results).
 
 NESTING = 200
 """The most ``[`` and ``{`` an element may hold for msgspec to read it: pydantic's JSON parser
@@ -200,23 +200,23 @@ if coco_scan.msgspec is not None:
     from msgspec import Meta, MsgspecError, Struct
     from msgspec.json import Decoder
 
-    _FastCoord = Annotated[float, Meta(ge=-MAX_COORD, le=MAX_COORD)]
-    _FastSide = Annotated[int, Meta(gt=0, le=MAX_SIDE)]
+    FastCoord = Annotated[float, Meta(ge=-MAX_COORD, le=MAX_COORD)]
+    FastSide = Annotated[int, Meta(gt=0, le=MAX_SIDE)]
 
     class _FastImage(Struct):
         """:class:`CocoImage`; the record :class:`Part` carries to a worker."""
 
         id: int | str
         file_name: Annotated[str, Meta(min_length=1)]
-        width: _FastSide
-        height: _FastSide
+        width: FastSide
+        height: FastSide
 
         def __post_init__(self) -> None:
             if check_size(self.width, self.height):
                 raise ValueError("too large: pydantic says why")
 
-    class _FastRle(Struct):
-        size: tuple[_FastSide, _FastSide]
+    class FastRle(Struct):
+        size: tuple[FastSide, FastSide]
         counts: list[Annotated[int, Meta(ge=0, lt=1 << 32)]] | str
 
     class _FastAnnotation(Struct, kw_only=True):
@@ -226,9 +226,9 @@ if coco_scan.msgspec is not None:
         id: int | str | None = None
         image_id: int | str
         category_id: int
-        segmentation: list[Annotated[list[_FastCoord], Meta(min_length=6)]] | _FastRle | None = None
+        segmentation: list[Annotated[list[FastCoord], Meta(min_length=6)]] | FastRle | None = None
         area: Annotated[float, Meta(ge=0)] | None = None  # msgspec refuses infinities
-        bbox: Annotated[list[_FastCoord], Meta(min_length=4, max_length=4)] | None = None
+        bbox: Annotated[list[FastCoord], Meta(min_length=4, max_length=4)] | None = None
         iscrowd: bool | Annotated[int, Meta(ge=0, le=1)] = 0
 
         def __post_init__(self) -> None:
@@ -298,6 +298,7 @@ def index(
     ``options`` shape what :func:`load_part` builds, not the index: they are given to it.
     """
     file = str(path)
+    stamp = coco_scan.stamp(path)  # before the bytes: a change while they are read shows
     data = read_bytes(path, file)
     read = _read_by_elements(data, file, key, strict, annotations=False)
     if read is None:
@@ -305,41 +306,67 @@ def index(
     images, categories = read.images, read.categories
     problems = list(read.category_problems)
     layout = read.layout.annotations
-    members: list[list[int]] = [[] for _ in images.records]
-    for j, raw_id in enumerate(layout.ids):
-        i = images.owner(raw_id)
-        if i is not None:
-            members[i].append(j)
-            continue
+    owners = _owners(images, layout.ids)
+    for j in np.flatnonzero(owners < 0).tolist():  # annotations of no image
         report = piece(data, layout.spans[j], file, ("annotations", j))
         ann, errors = _validated(CocoAnnotation, report, strict)
         problems += errors or _dangling(ann, j, images, categories, report)
-    # every image's rows at once, in image order: each image's are a slice of the table
-    order = np.fromiter(chain.from_iterable(members), np.int64, sum(map(len, members)))
+    # every image's rows at once, in image order (file order within each image): each image's
+    # rows are a slice of the table
+    owned = np.flatnonzero(owners >= 0)
+    order = owned[np.argsort(owners[owned], kind="stable")]
     table = np.column_stack([layout.spans[order, :2], order, layout.spans[order, 2:]])
-    ends = np.cumsum([len(m) for m in members]).tolist()
+    counts = np.bincount(owners[owned], minlength=len(images.records))
+    ends = np.cumsum(counts)
+    begins = ends - counts
+    blocks = coco_scan.blocks(table, begins, ends)
+    view = memoryview(data)
     entries = []
     for i, record in enumerate(images.records):
-        spans = table[ends[i] - len(members[i]) : ends[i]]
-        part = Part(record, categories, spans, tuple(images.errors[i]))
+        a, b = int(begins[i]), int(ends[i])
+        ranges = [blocks[i]] if blocks[i] is not None else table[a:b, :2].tolist()
+        check = coco_scan.checksum(view[start:end] for start, end in ranges)
+        part = Part(record, categories, table[a:b].tobytes(), tuple(images.errors[i]), stamp, check)
         size = (record.width, record.height) if record is not None else (0, 0)
         entries.append(ImageEntry(images.keys[i], f"images[{i}]", *size, part=part))
     return FileIndex(entries, problems, tuple(categories.items()))
 
 
+def _owners(images: _Images, raw_ids: list) -> np.ndarray:
+    """The image each annotation names (its index in ``images``), -1 for none."""
+    get = images.ids.get
+    try:
+        found = [get(raw_id, -1) for raw_id in raw_ids]
+    except TypeError:  # a list or an object where an id should be: it names no image
+        found = [-1 if (i := images.owner(raw_id)) is None else i for raw_id in raw_ids]
+    return np.array(found, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Part:
-    """What :func:`load_part` needs to read one image of an indexed file: small, picklable."""
+    """What :func:`load_part` needs to read one image of an indexed file: small, picklable
+    (plain values: an array pickles dozens of times slower than its bytes, and a chunk of
+    parts is pickled for every worker task)."""
 
     record: Any
     """The image's entry in ``images`` (a :class:`CocoImage`, or its msgspec mirror); None when
     it is malformed."""
     categories: dict[int, str]
-    spans: np.ndarray
-    """(k, 5) int64, one row per annotation of the image in file order: byte offsets of its
-    start and end, its index in ``annotations``, the line and column where it starts."""
+    spans: bytes
+    """A (k, 5) int64 array's bytes, one row per annotation of the image in file order: byte
+    offsets of its start and end, its index in ``annotations``, the line and column where it
+    starts."""
     errors: tuple[Problem, ...] = ()
     """The image's own errors, found by :func:`index` (its record, its name, its id)."""
+    stamp: tuple[int, int] | None = None
+    """The file's size and modification time when it was indexed (None: not a local file)."""
+    checksum: int = 0
+    """CRC-32 of the bytes :func:`load_part` reads for the image, as they were indexed."""
+
+    @property
+    def rows(self) -> list[list[int]]:
+        """:attr:`spans` as lists of numbers."""
+        return np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 5).tolist()
 
 
 def load_part(
@@ -356,9 +383,13 @@ def load_part(
     part: Part = entry.part
     file = str(path)
     drawn = _Drawn(part.record, list(part.errors))
-    rows = part.spans.tolist()
+    rows = part.rows
     with path.open("rb") as f:
-        raws = _read_spans(f, rows)
+        unchanged = part.stamp is None or coco_scan.stamp_of(f) == part.stamp
+        raws, check = _read_spans(f, rows) if unchanged else ([], None)
+    if check != part.checksum:
+        msg = "changed since its images were indexed (written to during the run): run again"
+        raise AnnotationError([Problem(file, msg, entry.place, code="PM002")])
     reports = [
         Piece(raw, file, ("annotations", j), line, column)
         for raw, (_, _, j, line, column) in zip(raws, rows, strict=True)
@@ -369,21 +400,21 @@ def load_part(
     return drawn.annotation(path, root, entry.key, tuple(part.categories.items()))
 
 
-def _read_spans(f, rows: list) -> list[bytes]:
-    """The bytes of each span of ``rows`` (in file order): in one read when they lie close
-    together, as one image's annotations usually do, else in one read each."""
-    if not rows:
-        return []
-    first, last = rows[0][0], rows[-1][1]
-    if last - first > 2 * sum(end - start for start, end, *_ in rows) + 4096:
+def _read_spans(f, rows: list) -> tuple[list[bytes], int]:
+    """The bytes of each span of ``rows`` (in file order), read as
+    :func:`~polymask.formats.coco_scan.block` says, and the checksum of what was read."""
+    block = coco_scan.block(rows)
+    if block is None:
         raws = []
         for start, end, *_ in rows:
             f.seek(start)
             raws.append(f.read(end - start))
-        return raws
+        return raws, coco_scan.checksum(raws)
+    first, last = block
     f.seek(first)
-    block = f.read(last - first)
-    return [block[start - first : end - first] for start, end, *_ in rows]
+    data = f.read(last - first)
+    raws = [data[start - first : end - first] for start, end, *_ in rows]
+    return raws, coco_scan.checksum([data])
 
 
 # -- a file read whole or by elements ---------------------------------------------------------

@@ -7,9 +7,13 @@ image id each element names. Readers then validate the elements one by one, or o
 one image (:func:`polymask.formats.coco.load_part`), and :class:`Piece` reports a problem found
 in an element read alone with the JSON path, line and column it has in the whole file.
 
-With msgspec installed, its decoder checks the file's syntax and hands each array over as a
-view into the file's bytes, and each element as a length, without building any (the view's
-address is the array's offset, the lengths place the elements in it); without msgspec, or for
+An image read alone is read from the file as it is then, by offsets found in the file as it
+was: :func:`stamp` and :func:`checksum` tell that it changed in between, so that it is named
+rather than read wrong.
+
+With msgspec installed, its decoder checks the file's syntax and hands each element of the two
+arrays over as a view into the file's bytes, in the same pass, without building any (the first
+view's address is its offset, the lengths place the others after it); without msgspec, or for
 JSON it refuses (``NaN``), the standard library's decoder parses each element and drops it,
 several times slower.
 """
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
+import zlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 from json.decoder import scanstring
@@ -27,6 +33,7 @@ import numpy as np
 
 from polymask.errors import AnnotationError, Problem
 from polymask.formats.common import JsonLocator, json_path
+from polymask.io.storage import is_local
 
 try:
     import msgspec
@@ -37,7 +44,6 @@ SECTIONS = ("images", "annotations", "categories")
 ID_KEYS = {"images": "id", "annotations": "image_id"}
 """The key of each array's elements that names an image."""
 _WS = re.compile(r"[ \t\n\r]*")
-_WS_BYTES = re.compile(rb"[ \t\n\r]*")
 _BETWEEN = re.compile(rb"[ \t\n\r]*,?[ \t\n\r]*")
 _BOM = codecs.BOM_UTF8
 _SEPARATORS = np.frombuffer(b" \t\n\r,", dtype=np.uint8)
@@ -86,6 +92,70 @@ def read_bytes(path, file: str) -> bytes:
     return data
 
 
+def stamp(path) -> tuple[int, int] | None:
+    """Size and modification time (ns) of a local file, taken before its bytes are read; None
+    for a remote one (then :func:`checksum` alone tells a change) or one that cannot be read
+    (reading it says why). Taken again where an image is read, it tells a change anywhere in
+    the file, which the checksum of the image's own bytes would miss: its record, an
+    annotation that now names it."""
+    if not is_local(path):
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def stamp_of(f) -> tuple[int, int]:
+    """:func:`stamp` of an open local file."""
+    info = os.fstat(f.fileno())
+    return info.st_size, info.st_mtime_ns
+
+
+def checksum(pieces) -> int:
+    """CRC-32 of the bytes of ``pieces`` (bytes or memoryviews) one after the other."""
+    crc = 0
+    for piece_ in pieces:
+        crc = zlib.crc32(piece_, crc)
+    return crc
+
+
+SEEK_BYTES = 4096
+"""Bytes between an image's spans that are read rather than skipped by a seek."""
+
+
+def _together(first, last, total):
+    """Whether spans from byte ``first`` to ``last`` holding ``total`` bytes are read as one
+    range (numbers or arrays of them): when they lie close together, as one image's annotations
+    usually do, the bytes between them cost less than a read each."""
+    return last - first <= 2 * total + SEEK_BYTES
+
+
+def block(rows: list) -> tuple[int, int] | None:
+    """The range (start, end) to read the spans of ``rows`` (rows of (start, end, ...), in file
+    order) in one read; None when each is read alone (or there are none)."""
+    if not rows:
+        return None
+    first, last = rows[0][0], rows[-1][1]
+    total = sum(end - start for start, end, *_ in rows)
+    return (first, last) if _together(first, last, total) else None
+
+
+def blocks(table: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> list:
+    """:func:`block` of the rows ``table[begins[i]:ends[i]]`` of every image at once."""
+    if not len(table):
+        return [None] * len(begins)
+    sizes = np.concatenate([[0], np.cumsum(table[:, 1] - table[:, 0])])
+    first = table[np.minimum(begins, len(table) - 1), 0]
+    last = table[np.maximum(ends - 1, 0), 1]
+    together = (ends > begins) & _together(first, last, sizes[ends] - sizes[begins])
+    return [
+        (a, b) if t else None
+        for a, b, t in zip(first.tolist(), last.tolist(), together.tolist(), strict=True)
+    ]
+
+
 def as_text(raw: bytes) -> str:
     """Bytes of the file (or of a piece of it) as ``read_text`` gives them: without a byte
     order mark, with universal newlines (lines and columns are counted in this text)."""
@@ -128,37 +198,39 @@ def _scan_msgspec(data: bytes):
     scans then), a ValueError when the structure is wrong."""
     try:
         top = msgspec.json.decode(data, type=_Top)
-        if any(len(getattr(top, s)) == 0 for s in SECTIONS):
-            raise ValueError("a section is missing")
-        base = _address(data)
-        at = {s: _address(getattr(top, s)) - base for s in SECTIONS}
-        if any(not 0 <= at[s] <= len(data) - len(getattr(top, s)) for s in SECTIONS):
-            return None  # views that are copies, not into the file: scan another way
-        spans = {
-            "categories": np.array([[at["categories"], at["categories"] + len(top.categories)]])
-        }
-        ids = {}
-        for section in ("images", "annotations"):
-            elements = msgspec.json.decode(getattr(top, section), type=list[msgspec.Raw])
-            spans[section] = _chain(data, at[section], [len(e) for e in elements])
-            decoder = msgspec.json.Decoder(_REFS[section])
-            ids[section] = [_ref(decoder, e) for e in elements]
     except msgspec.ValidationError:
         raise ValueError("not a COCO object") from None
     except msgspec.DecodeError:
         return None  # JSON msgspec refuses (NaN, nesting): the standard library decides
+    if top.images is None or top.annotations is None or len(top.categories) == 0:
+        raise ValueError("a section is missing")
+    ids = {}
+    for section in ("images", "annotations"):
+        decoder = msgspec.json.Decoder(_REFS[section])
+        ids[section] = [_ref(decoder, e) for e in getattr(top, section)]
+    base = _address(data)
+    views = [top.categories, *top.images[:1], *top.images[-1:]]
+    views += [*top.annotations[:1], *top.annotations[-1:]]
+    if any(not 0 <= _address(v) - base <= len(data) - len(v) for v in views):
+        return None  # views that are copies, not into the file: scan another way
+    at = _address(top.categories) - base
+    spans = {"categories": np.array([[at, at + len(top.categories)]])}
+    for section in ("images", "annotations"):
+        elements = getattr(top, section)
+        first = _address(elements[0]) - base if elements else 0
+        spans[section] = _chain(data, first, [len(e) for e in elements])
     return spans, ids
 
 
-def _chain(data: bytes, array: int, lengths: list[int]) -> np.ndarray:
-    """(n, 2) spans of the elements of the (valid) JSON array at byte ``array``, given their
-    lengths: each starts past the blanks and the comma that end the one before. Writers put the
-    same between all elements (``,\\n``, ``, ``): that is tried first, for all at once, and
-    holds when the bytes after each element are those after the first and are followed by no
-    other blank or comma; else the elements are chained one by one."""
+def _chain(data: bytes, first: int, lengths: list[int]) -> np.ndarray:
+    """(n, 2) spans of the elements of a (valid) JSON array whose first element starts at byte
+    ``first``, given their lengths: each starts past the blanks and the comma that end the one
+    before. Writers put the same between all elements (``,\\n``, ``, ``): that is tried first,
+    for all at once, and holds when the bytes after each element are those after the first and
+    are followed by no other blank or comma; else the elements are chained one by one."""
     n = len(lengths)
     spans = np.empty((n, 2), dtype=np.int64)
-    pos = _WS_BYTES.match(data, array + 1).end()
+    pos = first
     if n > 1:
         sizes = np.array(lengths, dtype=np.int64)
         gap = data[pos + lengths[0] : _BETWEEN.match(data, pos + lengths[0]).end()]
@@ -191,8 +263,8 @@ def _ref(decoder, element):
 if msgspec is not None:
 
     class _Top(msgspec.Struct):
-        images: msgspec.Raw = msgspec.Raw()
-        annotations: msgspec.Raw = msgspec.Raw()
+        images: list[msgspec.Raw] | None = None
+        annotations: list[msgspec.Raw] | None = None
         categories: msgspec.Raw = msgspec.Raw()
 
     class _ImageRef(msgspec.Struct):

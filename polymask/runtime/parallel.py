@@ -17,6 +17,7 @@ enough to be mapped in this process (a CI gate on a few masks) never loads them.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import queue
 import signal
@@ -111,13 +112,15 @@ def pmap(
     scheduler. ``fn`` must be picklable (a module-level function or a partial of one).
     Chunks that a Dask cluster had to run again (a worker died) are listed in ``report``; a local
     worker process that dies ends the map with :class:`WorkerDied`.
-    ``chunksize``: items sent to a worker at a time (default: see :func:`default_chunksize`).
+    ``chunksize``: items sent to a worker at a time (default: see :func:`default_chunksize`,
+    then, on a process pool, :func:`fitted_chunksize` once the time of an item is known).
     """
     check_scheduler(scheduler)
     workers = default_workers() if workers is None else workers
     if scheduler in ("processes", "dask"):
         workers = cap_workers(workers)
-    if chunksize is None:
+    fitted = chunksize is None
+    if fitted:
         chunksize = default_chunksize(items, workers)
     if is_cluster(scheduler):
         from polymask.runtime.dask_cluster import dask_map
@@ -143,12 +146,21 @@ def pmap(
             # already running: threads cannot be killed, but the queued ones need not start
             pool.shutdown(cancel_futures=True)
     else:
-        yield from _pool_map(fn, items, workers, chunksize)
+        yield from _pool_map(fn, items, workers, chunksize, fitted)
 
 
 MAX_CHUNK = 16
-"""Largest default chunk: every chunk costs the main process a message each way, which with
-items of a millisecond or two (a mask rasterized or counted) took a fifth of a core of two."""
+"""Largest default chunk, while the time of an item is not known: every chunk costs the main
+process a message each way, which with items of a millisecond or two (a mask rasterized or
+counted) took a fifth of a core of two."""
+
+CHUNK_S = 0.05
+"""Seconds of work a chunk holds once the time of an item is known (from the items this process
+maps before and while the pool starts). Each chunk costs the main process and a worker a
+message each way, their pickling and a few thread wake-ups, in time the workers could have
+used, since the main process shares the cores with them: with items of a millisecond, chunks of
+this length make that cost a few times smaller than chunks of :data:`MAX_CHUNK` items, and the
+last chunk still keeps a worker only this long after the others are done."""
 
 
 def default_chunksize(items: Iterable, workers: int) -> int:
@@ -157,6 +169,15 @@ def default_chunksize(items: Iterable, workers: int) -> int:
     if not isinstance(items, Sized):
         return 4
     return max(1, min(MAX_CHUNK, len(items) // (4 * max(workers, 1))))
+
+
+def fitted_chunksize(chunksize: int, item_s: float | None, left: int, workers: int) -> int:
+    """Items per task for the ``left`` items once each takes about ``item_s`` seconds: enough
+    for :data:`CHUNK_S` of work, at most a quarter of each worker's share of them (so the last
+    tasks still balance), and never fewer than ``chunksize``."""
+    if not item_s or item_s <= 0:
+        return chunksize
+    return max(chunksize, min(math.ceil(CHUNK_S / item_s), left // (4 * max(workers, 1))))
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -181,7 +202,7 @@ def _module_of(fn: Callable) -> str:
 
 
 def _pool_map(
-    fn: Callable[[T], R], items: Iterable[T], workers: int, chunksize: int
+    fn: Callable[[T], R], items: Iterable[T], workers: int, chunksize: int, fitted: bool = False
 ) -> Iterator[R]:
     """``fn`` over ``items`` on a process pool, with this process mapping items itself while
     the pool starts, and before: a pool is started only for work that outlasts its start.
@@ -191,11 +212,13 @@ def _pool_map(
     meanwhile are never sent to the pool; the rest go there once it runs. Where the number of
     items is known, :func:`_map_while_short` first maps them here until the work left looks
     longer than a start: a CI gate on a few dozen masks then ends sooner than a pool could have
-    started, and never pays for one.
+    started, and never pays for one. With ``fitted``, the items mapped here also size the chunks
+    sent to the pool (:func:`fitted_chunksize`).
     """
     known = len(items) if isinstance(items, Sized) else None
     items = iter(items)
-    if known is not None and not (yield from _map_while_short(fn, items, known)):
+    timing = _Timing()
+    if known is not None and not (yield from _map_while_short(fn, items, known, timing)):
         return
     # imported here, before the starter thread imports them while this one maps items
     from concurrent.futures.process import BrokenProcessPool
@@ -217,11 +240,13 @@ def _pool_map(
             item = next(items, _END)
             if item is _END:
                 break
-            yield fn(item)
+            yield timing.timed(fn, item)
         starter.join()
         if "error" in started:
             raise started["error"]
         pool = started["pool"]
+        if fitted and known is not None:
+            chunksize = fitted_chunksize(chunksize, timing.item_s(), known - timing.mapped, workers)
         try:
             yield from _completed(pool, fn, chunks(items, chunksize), CHUNKS_PER_WORKER * workers)
         except BrokenProcessPool:
@@ -246,36 +271,55 @@ margin is for a busy one, where the items and the start both slow down and a poo
 core to gain from."""
 
 
-def _map_while_short(fn: Callable[[T], R], items: Iterator[T], total: int) -> Iterator[R]:
+@dataclass
+class _Timing:
+    """How long ``fn`` took on the items this process mapped itself."""
+
+    mapped: int = 0
+    first: float = 0.0
+    later: float = 0.0
+    """Seconds of the items after the first, which also pays for first uses (imports, caches,
+    a device) and would make short work look long."""
+
+    def timed(self, fn: Callable[[T], R], item: T) -> R:
+        start = time.perf_counter()
+        result = fn(item)
+        took = time.perf_counter() - start
+        self.mapped += 1
+        if self.mapped == 1:
+            self.first = took
+        else:
+            self.later += took
+        return result
+
+    def item_s(self) -> float | None:
+        """Seconds an item takes (the mean after the first); None before a second item."""
+        return self.later / (self.mapped - 1) if self.mapped > 1 else None
+
+
+def _map_while_short(
+    fn: Callable[[T], R], items: Iterator[T], total: int, timing: _Timing
+) -> Iterator[R]:
     """``fn`` over ``items`` (``total`` of them) in this process while the work left looks
     shorter than :data:`POOL_START_S`; returns True once it does not (the items left are for a
     pool), False when every item was mapped here.
 
-    The time per item is the mean over the items after the first, which also pays for first
-    uses (imports, caches, a device) and would make short work look long; it is trusted once
-    those items took a twentieth of a start, so that one item slowed by a busy machine does not
-    decide alone. Only a first item slower than a start is judged alone: waiting for a second
-    would cost more than the start. Only ``fn`` is timed, not what the caller does with each
-    result.
+    The time per item is the mean over the items after the first (:class:`_Timing`); it is
+    trusted once those items took a twentieth of a start, so that one item slowed by a busy
+    machine does not decide alone. Only a first item slower than a start is judged alone:
+    waiting for a second would cost more than the start. Only ``fn`` is timed, not what the
+    caller does with each result.
     """
-    mapped, first, later = 0, 0.0, 0.0
     for item in items:
-        start = time.perf_counter()
-        result = fn(item)
-        took = time.perf_counter() - start
-        mapped += 1
-        if mapped == 1:
-            first = took
-        else:
-            later += took
+        result = timing.timed(fn, item)
         yield result
-        left = total - mapped
+        left = total - timing.mapped
         if left <= 0:
             return False
-        if mapped == 1:
-            if first > POOL_START_S:
+        if timing.mapped == 1:
+            if timing.first > POOL_START_S:
                 return True
-        elif later >= POOL_START_S / 20 and later / (mapped - 1) * left > POOL_START_S:
+        elif timing.later >= POOL_START_S / 20 and timing.item_s() * left > POOL_START_S:
             return True
     return False
 
