@@ -142,14 +142,7 @@ def scores_chart(names: list[str], dice: list[float | None], iou: list[float | N
                 ax.text((v or 0.0) + 0.01, y, text, va="center", fontsize=7)
         ax.set_xlim(0, 1.1)
         ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-        ax.set_yticks(list(rows), [literal(n) for n in names])
-        ax.set_ylim(len(names) - 0.5, -0.5)
-        ax.set_title("Dice and IoU per class (global)", loc="left")
-        ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.0))
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        fig.tight_layout()
-        return _svg(fig)
+        return _class_bars_svg(fig, ax, names, "Dice and IoU per class (global)")
 
 
 def distances_chart(
@@ -179,15 +172,21 @@ def distances_chart(
                     text += f" ({k} one-sided)"
                 ax.text((v or 0.0) + 0.01 * top, y, text, va="center", fontsize=7)
         ax.set_xlim(0, 1.3 * top)
-        ax.set_yticks(list(rows), [literal(n) for n in names])
-        ax.set_ylim(len(names) - 0.5, -0.5)
         ax.set_xlabel("spacing units; mean over the images where both masks hold the class")
-        ax.set_title("Surface distances per class", loc="left")
-        ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.0))
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        fig.tight_layout()
-        return _svg(fig)
+        return _class_bars_svg(fig, ax, names, "Surface distances per class")
+
+
+def _class_bars_svg(fig, ax, names: list[str], title: str) -> str:
+    """A chart of two bars per class, one class a row, finished: class names down the side
+    taken literally, the first class on top, the title and legend above, a light grid."""
+    ax.set_yticks(list(range(len(names))), [literal(n) for n in names])
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_title(title, loc="left")
+    ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    return _svg(fig)
 
 
 def confusion_heatmap(matrix, names: list[str]) -> bytes:
