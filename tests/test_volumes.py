@@ -128,6 +128,22 @@ def test_not_a_nifti_is_named(tmp_path):
         V.read_volume(path)
 
 
+def test_a_cut_gzip_stream_is_named_as_such(tmp_path):
+    """A download cut short: the .gz is named as damaged, not as some other file type; a
+    whole gzip stream of something else is still not a NIfTI file."""
+    import gzip
+
+    whole = write_nifti(tmp_path / "a.nii.gz", labels()).read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(V.VolumeReadError, match=r"cut\.nii\.gz: a damaged gzip stream \(trunc"):
+        V.read_volume(cut)
+    other = tmp_path / "other.nii.gz"
+    other.write_bytes(gzip.compress(b"just some text, long enough " * 20))
+    with pytest.raises(V.VolumeReadError, match=r"other\.nii\.gz: not a NIfTI file"):
+        V.read_volume(other)
+
+
 def test_missing_nibabel_names_the_extra(tmp_path, monkeypatch):
     path = write_nifti(tmp_path / "a.nii", labels())
     monkeypatch.setitem(sys.modules, "nibabel", None)  # import nibabel now raises ImportError

@@ -244,7 +244,30 @@ def _nifti_image(name: str):
     try:
         return nib.load(name)
     except nib.filebasedimages.ImageFileError as exc:
-        raise ValueError(f"not a NIfTI file: {exc}") from None
+        raise ValueError(_gzip_damage(name) or f"not a NIfTI file: {exc}") from None
+
+
+def _gzip_damage(name: str) -> str | None:
+    """Why a ``.gz`` file nibabel could not identify is unreadable, when the cause is its
+    compression (a download cut short, a corrupt copy) rather than its content; nibabel's own
+    message then ("Cannot work out file type") points at the wrong thing."""
+    if not name.endswith(".gz"):
+        return None
+    import gzip
+
+    try:
+        with gzip.open(name) as stream:
+            stream.read(GZIP_CHECK_BYTES)
+    except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
+        return f"a damaged gzip stream (truncated or corrupt): {_reason(exc)}"
+    return None
+
+
+GZIP_CHECK_BYTES = 1 << 20
+"""How much of a ``.gz`` nibabel could not identify is inflated to look for damage: its header
+and more. nibabel identifies a file from its first bytes, so damage that confuses it lies there
+(damage further on fails the read of the voxels, which names the file too); the bound keeps a
+compression bomb from costing more than this."""
 
 
 def _nifti_header(name: str) -> tuple[VolumeMeta, int]:
