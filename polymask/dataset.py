@@ -89,17 +89,23 @@ class Dataset:
     files: int = 0
 
 
-def read_dataset(files: Sequence[InputFile], settings: Settings, keys: KeyRule = "name") -> Dataset:
+def read_dataset(
+    files: Sequence[InputFile],
+    settings: Settings,
+    keys: KeyRule = "name",
+    masks: Iterable[str | Path] = (),
+) -> Dataset:
     """Index ``files`` into items with unique keys (see the module docstring).
 
     Files of several images are read in the workers of ``settings``; a file that cannot be read
     at all is a problem and contributes no item. Colliding items are left out, each with a
-    problem naming the other sources. Without a label map in ``settings``, one-image files are
-    read in the workers too, for their labels; a file that cannot be read is skipped there, and
-    named where it is burned.
+    problem naming the other sources. Without a label map fixed before reading (``settings``'
+    labels, or the ``labels.txt`` of ``masks``, as :func:`dataset_label_map` takes them),
+    one-image files are read in the workers too, for their labels; a file that cannot be read
+    is skipped there, and named where it is burned.
     """
     data = Dataset(files=len(files))
-    names = settings.labels is None
+    names = resolve_label_map(settings, masks) is None
     singles: list[Item] = []
     jobs: list[tuple[InputFile, str | None]] = []
     for file in files:

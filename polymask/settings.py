@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +46,7 @@ from polymask.labels import (
     masks_label_map,
 )
 from polymask.limits import BUDGET_ENV, MAX_PIXELS, parse_budget
-from polymask.runtime.parallel import check_scheduler, pmap
+from polymask.runtime.parallel import check_scheduler
 
 if TYPE_CHECKING:
     from polymask.formats import InputFile
@@ -172,37 +171,14 @@ def _find(starts: Iterable[str | Path]) -> Path | None:
 # ---- the label map ----------------------------------------------------------------------------
 
 
-def resolve_label_map(
-    settings: Settings,
-    masks: Iterable[str | Path] = (),
-    annotations: Sequence[InputFile] | None = None,
-) -> LabelMap | None:
-    """The label map of a run, by the one rule (see the module docstring).
-
-    Args:
-        masks: folders of masks being read (their ``labels.txt`` is the map they were made with).
-        annotations: annotation files being read, whose labels (and the class ids their
-            sources declare) make the map when nothing else gives one.
-    """
+def resolve_label_map(settings: Settings, masks: Iterable[str | Path] = ()) -> LabelMap | None:
+    """The label map of a run fixed before any annotation is read, by the one rule (see the
+    module docstring): ``--labels``, else the ``labels.txt`` of ``masks`` (folders of masks
+    being read: the map they were made with). None: the labels found make it
+    (:func:`polymask.dataset.dataset_label_map`)."""
     if settings.labels is not None:
         return given_label_map(settings.labels, settings.ignore_index)
-    found = masks_label_map(masks, settings.ignore_index)
-    if found is not None:
-        return found
-    if annotations is not None:
-        return collect_labels(annotations, settings).label_map(settings.ignore_index)[0]
-    return None
-
-
-def collect_labels(files: Iterable[InputFile], settings: Settings) -> FoundLabels:
-    """Every label used in the files, with where it was first used, and the class ids the
-    files declare. Files that cannot be read are skipped here: reading them for the work
-    reports why."""
-    found = FoundLabels()
-    labels_of = partial(labels_of_file, fmt=settings.fmt, format_options=settings.format_options)
-    for labels in pmap(labels_of, files, settings.workers, scheduler=settings.scheduler):
-        found.merge(labels)
-    return found
+    return masks_label_map(masks, settings.ignore_index)
 
 
 def labels_of_file(

@@ -1,7 +1,8 @@
 """Without a label map, the labels of one-image files come from the pass that indexes the
 dataset: each LabelMe file is opened there once for its format and once for its labels, where a
-separate pass for the labels opened it twice more, and only its label names are kept. The map
-is checked against :func:`resolve_label_map` reading the same files on its own."""
+separate pass for the labels opened it twice more, and only its label names are kept. Where a
+map is fixed before reading (``--labels``, or the masks' ``labels.txt`` of ``rasterize
+--check``), no file is read for its labels at all."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from polymask.dataset import dataset_label_map, read_dataset
 from polymask.formats import find_inputs
-from polymask.settings import Settings, resolve_label_map
+from polymask.settings import Settings
 from tests.helpers import labelme_shape, write_labelme
 
 
@@ -74,11 +75,16 @@ def test_each_labelme_file_is_read_once_for_its_format_and_labels(folder, opens)
     assert data.labels.seen["cat"] == (str(folder / "a.json"), "shapes[0]")
 
 
-def test_the_map_is_the_one_the_files_give_read_on_their_own(folder):
+def test_the_masks_labels_txt_reads_no_labelme_file_while_indexing(folder, opens, tmp_path):
+    """``rasterize --check`` without ``--labels`` takes the map the masks were made with."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "labels.txt").write_text("_background_\ncat\ndog\nzebra\nant\nbee\n")
     settings = Settings(workers=1)
-    files = find_inputs([folder])
-    label_map, _ = dataset_label_map(settings, read_dataset(files, settings))
-    assert label_map == resolve_label_map(settings, [], files)
+    data = read_dataset(find_inputs([folder]), settings, masks=[masks])
+    assert opens["a.json"] == 1  # its format only
+    label_map, note = dataset_label_map(settings, data, [masks])
+    assert label_map.ids["ant"] == 4 and note is None
 
 
 def test_a_given_map_reads_no_labelme_file_while_indexing(folder, opens):

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from polymask.cli.main import cli
+from polymask.dataset import dataset_label_map, read_dataset
 from polymask.errors import UsageError
 from polymask.formats import find_inputs, load_annotations
 from polymask.io.masks import read_mask, write_png
@@ -114,11 +115,12 @@ def test_label_map_rule(tmp_path):
     files = find_inputs([EXAMPLES])
     given = Settings(labels=("_background_", "x"))
     # 1. labels given win over the masks' own labels.txt and over discovery
-    assert resolve_label_map(given, [masks], files).ids == {"_background_": 0, "x": 1}
+    assert resolve_label_map(given, [masks]).ids == {"_background_": 0, "x": 1}
     # 2. the masks' labels.txt, in its own order
-    assert resolve_label_map(Settings(), [masks], files).ids == {"_background_": 0, "b": 1, "a": 2}
-    # 3. the labels the annotations use, sorted
-    discovered = resolve_label_map(Settings(), [], files)
+    assert resolve_label_map(Settings(), [masks]).ids == {"_background_": 0, "b": 1, "a": 2}
+    # 3. the labels the annotations use, sorted, found where the dataset is indexed
+    assert resolve_label_map(Settings(), []) is None
+    discovered, _ = dataset_label_map(Settings(), read_dataset(files, Settings()))
     assert list(discovered.ids) == ["_background_", *sorted(set(NAMES) - {"_background_"})]
     # 4. nothing: no map
     assert resolve_label_map(Settings(), [tmp_path]) is None

@@ -113,8 +113,9 @@ def rasterize(inputs, keys, force, check, allow_empty, mask_format, **params):
             raise click.BadParameter("GeoTIFF masks need --reference", param_hint="--mask-format")
         skipped = []
         files = annotation_files(inputs, skipped, allow_empty)
-        dataset = read_dataset(files, settings, keys)
-        label_map, note = dataset_label_map(settings, dataset, masks=[out] if check else ())
+        masks = [out] if check else []  # --check: the map the masks were made with
+        dataset = read_dataset(files, settings, keys, masks)
+        label_map, note = dataset_label_map(settings, dataset, masks)
     options = RasterizeOptions(
         out_dir=out,
         label_map=label_map,
