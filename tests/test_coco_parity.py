@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymask.formats import load_annotations
-from polymask.formats.rle import RleError, counts_to_mask, polygons_area, string_to_counts
+from polymask.formats.rle import (
+    RleError,
+    RleSizeError,
+    counts_to_mask,
+    decode,
+    polygons_area,
+    string_to_counts,
+)
 from polymask.labels import LabelMap
 from polymask.raster import burn
 from polymask.raster.coco_polygon import polygon_mask
@@ -61,6 +68,17 @@ def test_compressed_rle_by_hand():
 def test_bad_rle_strings(counts, message):
     with pytest.raises(RleError, match=message):
         string_to_counts(counts)
+
+
+def test_every_form_of_counts_decodes_alike_and_a_size_mismatch_is_its_own_error():
+    expected = np.zeros((4, 5), dtype=bool)
+    expected[1:4, 1:3] = True  # as test_uncompressed_rle_by_hand
+    runs = [5, 3, 1, 3, 8]
+    # "53107": the string pycocotools' mask.encode gives for this mask
+    for counts in (runs, np.array(runs, np.uint32).tobytes(), "53107"):
+        np.testing.assert_array_equal(decode((4, 5), counts, 4, 5), expected)
+    with pytest.raises(RleSizeError, match="RLE size is 4x5 .* but the image is 5x4"):
+        decode((4, 5), runs, 5, 4)
 
 
 def test_rle_of_the_wrong_length_is_refused():

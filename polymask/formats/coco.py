@@ -61,7 +61,12 @@ from polymask.formats.common import (
 )
 from polymask.formats.detect import coco_results, sniff_json
 from polymask.formats.options import FormatOptions, image_key
-from polymask.formats.rle import RleError, counts_to_mask, polygons_area, string_to_counts
+from polymask.formats.rle import (
+    RleError,
+    RleSizeError,
+    decode,
+    polygons_area,
+)
 from polymask.labels import IGNORE
 from polymask.limits import MAX_COORD, MAX_SIDE, MAX_STEPS, SCALE, check_size, polygon_steps
 from polymask.model import ImageAnnotation, Shape
@@ -796,14 +801,11 @@ def _rle(seg: CocoRle, j: int, label: str, group, image: CocoImage, report, foun
     """([the mask shape], its bounds or None when empty, its pixel count); no shape when the
     RLE does not fit the image or cannot be decoded."""
     where = ("annotations", j, "segmentation")
-    h, w = seg.size
-    if (h, w) != (image.height, image.width):
-        msg = f"RLE size is {h}x{w} (height x width) but the image is {image.height}x{image.width}"
-        found.append(report.problem((*where, "size"), msg, "PM048"))
-        return [], None, 0.0
     try:
-        counts = string_to_counts(seg.counts) if isinstance(seg.counts, str) else seg.counts
-        mask = counts_to_mask(counts, h, w)
+        mask = decode(seg.size, seg.counts, image.height, image.width)
+    except RleSizeError as exc:
+        found.append(report.problem((*where, "size"), str(exc), "PM048"))
+        return [], None, 0.0
     except RleError as exc:
         found.append(report.problem((*where, "counts"), f"bad RLE: {exc}", "PM049"))
         return [], None, 0.0

@@ -42,7 +42,7 @@ from polymask.formats import coco_scan
 from polymask.formats.coco import Coord, Id, Segmentation, crop
 from polymask.formats.coco_scan import as_text, read_bytes
 from polymask.formats.common import json_path
-from polymask.formats.rle import RleError, counts_to_mask, string_to_counts
+from polymask.formats.rle import RleError, RleSizeError, decode
 from polymask.limits import MAX_STEPS, SCALE, polygon_steps
 from polymask.model import ImageAnnotation, Shape
 
@@ -310,17 +310,12 @@ def _polygons(d: Detection) -> list[np.ndarray]:
 
 
 def _rle_shape(rle, label, group, width, height, source, where, errors) -> Shape | None:
-    (h, w), packed = rle
-    if (h, w) != (height, width):
-        msg = f"RLE size is {h}x{w} (height x width) but the image is {height}x{width}"
-        errors.append(Problem(source, msg, f"{where}.segmentation.size", CODE))
-        return None
+    size, packed = rle
     try:
-        if isinstance(packed, str):
-            counts = string_to_counts(packed)
-        else:
-            counts = np.frombuffer(packed, dtype=np.uint32)
-        mask = counts_to_mask(counts, h, w)
+        mask = decode(size, packed, height, width)
+    except RleSizeError as exc:
+        errors.append(Problem(source, str(exc), f"{where}.segmentation.size", CODE))
+        return None
     except RleError as exc:
         errors.append(Problem(source, f"bad RLE: {exc}", f"{where}.segmentation.counts", CODE))
         return None

@@ -26,6 +26,27 @@ class RleError(ValueError):
     """An RLE that cannot be decoded to the declared size; the message says why."""
 
 
+class RleSizeError(RleError):
+    """An RLE declared for another image size than its image's."""
+
+
+def decode(size, counts, height: int, width: int) -> np.ndarray:
+    """The (height, width) boolean mask of an RLE declared as ``size`` (height, width) for an
+    image of ``height`` x ``width``. ``counts``: COCO's compressed string, or the run lengths
+    (a sequence, or uint32 bytes as the COCO results reader keeps them). Raises
+    :class:`RleSizeError` for another size, :class:`RleError` for counts that do not decode."""
+    h, w = size
+    if (h, w) != (height, width):
+        raise RleSizeError(
+            f"RLE size is {h}x{w} (height x width) but the image is {height}x{width}"
+        )
+    if isinstance(counts, str):
+        counts = string_to_counts(counts)
+    elif isinstance(counts, bytes):
+        counts = np.frombuffer(counts, dtype=np.uint32)
+    return counts_to_mask(counts, h, w)
+
+
 def counts_to_mask(counts, height: int, width: int) -> np.ndarray:
     """Decode run lengths (0s first) into a (height, width) boolean mask."""
     counts = np.asarray(counts, dtype=np.int64)
