@@ -129,8 +129,8 @@ def load_photo(path: Path, shape: tuple[int, int], size: tuple[int, int]) -> np.
             if reason:
                 return f"{path}: {reason}"
             img.draft("RGB", (size[0], size[1]) if turned else (size[1], size[0]))
-            upright = ImageOps.exif_transpose(img.convert("RGB") if img.mode != "RGB" else img)
-            rgb = upright.convert("RGB").resize((size[1], size[0]), Image.Resampling.BOX)
+            upright = ImageOps.exif_transpose(img).convert("RGB")
+            rgb = upright.resize((size[1], size[0]), Image.Resampling.BOX)
             return np.asarray(rgb)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return f"{path}: {exc}"
